@@ -1,0 +1,31 @@
+# Two entry points, each complete on a fresh machine: `make demo` and `make test`.
+# Both create .venv when it is missing and install rnnkit with its test tools into it.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.rnnkit-installed
+# The CPU wheel of torch lies on this machine's disk; an unpinned torch would pull a CUDA build.
+TORCH_PIN := torch==2.13.0
+
+.PHONY: test demo lint install clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PIN)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests
+
+test: lint
+	$(PY) -m pytest -q
+
+demo: $(STAMP)
+	$(VENV)/bin/rnnkit demo
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,149 @@
+"""``Recurrent``: a layer that unrolls one cell over time, with per-row lengths.
+
+Three ways to run the same cell, chosen per call (``layer.kernel`` says which ran and why):
+
+1. **fused**: torch's own RNN kernel on the cell's parameters, when the cell is a standard LSTM, GRU or
+   Elman RNN (``cell.fused_mode``). Lengths are handled by packing.
+2. **sequence**: the cell's whole-sequence path, ``cell.forward_sequence`` (a hand-written BPTT kernel, a
+   parallel scan), when the cell has one.
+3. **step**: the reference loop below, one ``cell.step`` per time step, the input projection hoisted out
+   of the loop when the cell offers ``project_input``; autograd does the backward pass.
+
+Padding: at steps past a row's length the state is carried unchanged and the output is zero, so the final
+state of each row is its state after its last real step and padded steps never leak into real ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrize
+
+from rnnkit import state as st
+from rnnkit.nn.cells.base import Cell
+from rnnkit.nn.checks import check_input, check_lengths, check_state
+from rnnkit.nn.fused import backend, run_fused
+from rnnkit.state import State
+
+KERNELS = ("auto", "fused", "reference", "step")
+_FUSED_NAMES = {"LSTM": "LSTM", "GRU": "GRU", "RNN_TANH": "tanh RNN", "RNN_RELU": "relu RNN"}
+
+
+def length_mask(lengths: Tensor, steps: int) -> Tensor:
+    """(B,) lengths -> (B, T) bool, true at real steps."""
+    return torch.arange(steps, device=lengths.device) < lengths.unsqueeze(1)
+
+
+def unroll(cell: Cell, x: Tensor, state: State, mask: Tensor | None = None) -> tuple[Tensor, State]:
+    """The reference loop: ``cell`` stepped over ``x`` (B, T, I) -> outputs (B, T, O) and final state.
+
+    Where ``mask`` (B, T) is false the state is carried unchanged and the output is zero.
+    """
+    hoisted = hasattr(cell, "project_input")
+    inputs = cell.project_input(x) if hoisted else x  # (B, T, G): one matrix product for all steps
+    step = cell.step if hoisted else cell.forward
+    outputs = []
+    for t in range(x.shape[1]):
+        y, new = step(inputs[:, t], state)
+        if mask is not None:
+            m = mask[:, t]
+            new = st.where(m, new, state)
+            y = y * m.unsqueeze(1).to(y.dtype)
+        state = new
+        outputs.append(y)
+    return torch.stack(outputs, dim=1), state
+
+
+class Recurrent(nn.Module):
+    """A cell unrolled over time: ``forward(x (B, T, I), state=None, *, lengths=None) -> (y (B, T, O), state)``.
+
+    ``kernel`` picks the implementation: "auto" (fused when the cell allows, else the cell's sequence
+    path, else the step loop), "fused" (an error if the cell has none), "reference" (the sequence path or
+    step loop, never fused), "step" (always the step loop: the definition the others are tested against).
+
+    >>> layer = Recurrent(LSTMCell(8, 16))
+    >>> y, (h, c) = layer(torch.randn(4, 10, 8), lengths=torch.tensor([10, 7, 3, 1]))
+    >>> layer.kernel
+    'torch-fused (oneDNN): standard LSTM'
+    """
+
+    def __init__(self, cell: Cell, *, kernel: str = "auto"):
+        super().__init__()
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+        if kernel == "fused" and cell.fused_mode is None:
+            raise ValueError(f"kernel='fused' is not available for {type(cell).__name__}: {cell.fused_reason}")
+        self.cell = cell
+        self.preference = kernel
+        self.kernel = self.describe(self.plan(torch.empty(0)), torch.empty(0))
+
+    @property
+    def input_size(self) -> int:
+        return self.cell.input_size
+
+    @property
+    def output_size(self) -> int:
+        return self.cell.output_size
+
+    def init_state(self, batch_size: int, **kwargs) -> State:
+        return self.cell.init_state(batch_size, **kwargs)
+
+    def plan(self, x: Tensor) -> str:
+        """Which path a call on ``x`` takes: "fused", "sequence" or "step"."""
+        if self.preference in ("auto", "fused") and self.fused_ok(x):
+            return "fused"
+        if self.preference != "step" and hasattr(self.cell, "forward_sequence"):
+            return "sequence"
+        return "step"
+
+    def fused_ok(self, x: Tensor) -> bool:
+        return self.cell.fused_mode is not None and not parametrize.is_parametrized(self.cell)
+
+    def describe(self, path: str, x: Tensor) -> str:
+        cell = self.cell
+        if path == "fused":
+            what = _FUSED_NAMES[cell.fused_mode] + (" with projection" if getattr(cell, "proj_size", 0) else "")
+            return f"torch-fused ({backend(x)}): standard {what}"
+        if self.preference in ("reference", "step") and cell.fused_mode is not None:
+            why = f"kernel={self.preference!r} requested"
+        elif parametrize.is_parametrized(cell):
+            why = "parametrized weights (weight drop)"
+        else:
+            why = cell.fused_reason
+        if path == "sequence":
+            return f"{cell.sequence_kernel}: {why}"
+        hoist = ", input projection hoisted" if hasattr(cell, "project_input") else ""
+        return f"reference loop (autograd{hoist}): {why}"
+
+    def forward(
+        self, x: Tensor, state: State | None = None, *, lengths: Tensor | Sequence[int] | None = None
+    ) -> tuple[Tensor, State]:
+        check_input(x, self.cell.input_size)
+        batch, steps, _ = x.shape
+        lengths = check_lengths(lengths, batch, steps)
+        if lengths is not None and bool((lengths == steps).all()):
+            lengths = None  # nothing is padded: skip packing and masking
+        zero = self.cell.init_state(batch, device=x.device, dtype=x.dtype)
+        if state is None:
+            state = zero
+        else:
+            check_state(state, zero)
+        path = self.plan(x)
+        self.kernel = self.describe(path, x)
+        # One weight-drop mask per sequence: parametrized weights are computed once for the whole call.
+        with parametrize.cached():
+            if path == "fused":
+                cell = self.cell
+                out, (final,) = run_fused(
+                    cell.fused_mode, [cell.fused_weights()], x, [state], lengths, has_bias=cell.bias
+                )
+                return out, final
+            mask = None if lengths is None else length_mask(lengths.to(x.device), steps)
+            if path == "sequence":
+                return self.cell.forward_sequence(x, state, mask=mask)
+            return unroll(self.cell, x, state, mask)
+
+    def extra_repr(self) -> str:
+        return f"kernel={self.preference!r}"
