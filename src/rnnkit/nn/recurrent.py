@@ -50,7 +50,7 @@ def unroll(cell: Cell, x: Tensor, state: State, mask: Tensor | None = None) -> t
         if mask is not None:
             m = mask[:, t]
             new = st.where(m, new, state)
-            y = y * m.unsqueeze(1).to(y.dtype)
+            y = torch.where(m.unsqueeze(1), y, 0.0)  # not y * m: padding may hold inf or NaN
         state = new
         outputs.append(y)
     return torch.stack(outputs, dim=1), state
@@ -104,8 +104,11 @@ class Recurrent(nn.Module):
     def describe(self, path: str, x: Tensor) -> str:
         cell = self.cell
         if path == "fused":
-            what = _FUSED_NAMES[cell.fused_mode] + (" with projection" if getattr(cell, "proj_size", 0) else "")
-            return f"torch-fused ({backend(x)}): standard {what}"
+            lib = backend(x)
+            if getattr(cell, "proj_size", 0):
+                # oneDNN has no projection LSTM; torch falls back to its own fused CPU kernel
+                return f"torch-fused ({'ATen' if lib == 'oneDNN' else lib}): standard LSTM with projection"
+            return f"torch-fused ({lib}): standard {_FUSED_NAMES[cell.fused_mode]}"
         if self.preference in ("reference", "step") and cell.fused_mode is not None:
             why = f"kernel={self.preference!r} requested"
         elif parametrize.is_parametrized(cell):

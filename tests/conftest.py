@@ -1,0 +1,11 @@
+import pytest
+import torch
+
+
+@pytest.fixture
+def float64():
+    """Run the test with float64 as torch's default dtype (tight comparisons against references)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
