@@ -51,7 +51,8 @@ class _Layers(Stacked):
         layers, size = [], input_size
         for _ in range(num_layers):
             if bidirectional:
-                layer = Bidirectional(Recurrent(make_cell(size), kernel=kernel), Recurrent(make_cell(size), kernel=kernel))
+                forward, backward = (Recurrent(make_cell(size), kernel=kernel) for _ in range(2))
+                layer = Bidirectional(forward, backward)
             else:
                 layer = Recurrent(make_cell(size), kernel=kernel)
             layers.append(layer)

@@ -58,7 +58,7 @@ class Bidirectional(nn.Module):
         return self.forward_layer.output_size + self.backward_layer.output_size
 
     def init_state(self, batch_size: int, **kwargs) -> State:
-        return (self.forward_layer.init_state(batch_size, **kwargs), self.backward_layer.init_state(batch_size, **kwargs))
+        return tuple(layer.init_state(batch_size, **kwargs) for layer in (self.forward_layer, self.backward_layer))
 
     def _fused_together(self, x: Tensor) -> bool:
         f, b = self.forward_layer, self.backward_layer
