@@ -218,3 +218,26 @@ def test_constructor_arguments_are_checked():
         rnnkit.RNN(3, 4, dropout=1.5)
     with pytest.raises(ValueError, match="kernel must be one of"):
         rnnkit.LSTM(3, 4, kernel="fast")
+
+
+def test_record_states_gives_total_derivative_through_the_recurrence():
+    from rnnkit.nn.recurrent import record_states
+
+    torch.manual_seed(4)
+    layer = rnnkit.RNN(3, 4, num_layers=2).double()
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    with record_states() as calls:
+        y, _ = layer(x)
+        y[:, -1].sum().backward()  # the loss reads only the last step
+    assert len(calls) == 2 and all(len(c.states) == 7 for c in calls)
+    top = calls[1]
+    # dL/dh_t for t < T is non-zero only through the recurrence (and the layer above)
+    norms = [s[0].grad.norm().item() for s in top.states[1:]]
+    assert norms[-1] > 0 and all(n > 0 for n in norms[:-1])
+    # compare with autograd on the definition: d(sum h_T)/d h_t by finite steps of the cell
+    h3 = top.states[3][0].detach().requires_grad_()
+    state = (h3,)
+    for t in range(3, 6):
+        _, state = top.layer.cell(calls[1].input[:, t].detach(), state)
+    state[0].sum().backward()
+    torch.testing.assert_close(top.states[3][0].grad, h3.grad)

@@ -15,7 +15,10 @@ state of each row is its state after its last real step and padded steps never l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -36,24 +39,68 @@ def length_mask(lengths: Tensor, steps: int) -> Tensor:
     return torch.arange(steps, device=lengths.device) < lengths.unsqueeze(1)
 
 
-def unroll(cell: Cell, x: Tensor, state: State, mask: Tensor | None = None) -> tuple[Tensor, State]:
+@dataclass
+class Recording:
+    """One call of a recurrent layer under :func:`record_states`: its input (B, T, I) and the state
+    before the first step and after every step (T + 1 states). Each state tensor retains its gradient,
+    so after ``loss.backward()``, ``states[t][k].grad`` is the total derivative dL/dh_t through the
+    recurrence."""
+
+    layer: Recurrent
+    input: Tensor
+    states: list[State]
+
+
+_RECORDER: ContextVar[list[Recording] | None] = ContextVar("rnnkit_record_states", default=None)
+
+
+@contextlib.contextmanager
+def record_states() -> Iterator[list[Recording]]:
+    """Within this block every ``Recurrent`` layer runs its step loop and records its states.
+
+    >>> with record_states() as calls:
+    ...     model(batch).loss.backward()
+    >>> grad_norms = [s[0].grad.norm() for s in calls[0].states[1:]]   # ||dL/dh_t||, t = 1..T
+    """
+    token = _RECORDER.set([])
+    try:
+        yield _RECORDER.get()
+    finally:
+        _RECORDER.reset(token)
+
+
+def unroll(
+    cell: Cell, x: Tensor, state: State, mask: Tensor | None = None, *, record: list[State] | None = None
+) -> tuple[Tensor, State]:
     """The reference loop: ``cell`` stepped over ``x`` (B, T, I) -> outputs (B, T, O) and final state.
 
-    Where ``mask`` (B, T) is false the state is carried unchanged and the output is zero.
+    Where ``mask`` (B, T) is false the state is carried unchanged and the output is zero. If ``record`` is
+    a list, the initial state and the state after each step are appended to it, retaining their grads.
     """
     hoisted = hasattr(cell, "project_input")
     inputs = cell.project_input(x) if hoisted else x  # (B, T, G): one matrix product for all steps
     step = cell.step if hoisted else cell.forward
     outputs = []
+    if record is not None:
+        record.append(_retain(state))
     for t in range(x.shape[1]):
         y, new = step(inputs[:, t], state)
         if mask is not None:
             m = mask[:, t]
             new = st.where(m, new, state)
             y = torch.where(m.unsqueeze(1), y, 0.0)  # not y * m: padding may hold inf or NaN
+        if record is not None:
+            record.append(_retain(new))
         state = new
         outputs.append(y)
     return torch.stack(outputs, dim=1), state
+
+
+def _retain(state: State) -> State:
+    for t in st.tensors(state):
+        if t.requires_grad:
+            t.retain_grad()
+    return state
 
 
 class Recurrent(nn.Module):
@@ -133,7 +180,8 @@ class Recurrent(nn.Module):
             state = zero
         else:
             check_state(state, zero)
-        path = self.plan(x)
+        recorder = _RECORDER.get()
+        path = "step" if recorder is not None else self.plan(x)
         self.kernel = self.describe(path, x)
         # One weight-drop mask per sequence: parametrized weights are computed once for the whole call.
         with parametrize.cached():
@@ -146,7 +194,10 @@ class Recurrent(nn.Module):
             mask = None if lengths is None else length_mask(lengths.to(x.device), steps)
             if path == "sequence":
                 return self.cell.forward_sequence(x, state, mask=mask)
-            return unroll(self.cell, x, state, mask)
+            if recorder is None:
+                return unroll(self.cell, x, state, mask)
+            recorder.append(Recording(self, x, []))
+            return unroll(self.cell, x, state, mask, record=recorder[-1].states)
 
     def extra_repr(self) -> str:
         return f"kernel={self.preference!r}"
