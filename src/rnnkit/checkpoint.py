@@ -1,0 +1,409 @@
+"""Checkpoints: safetensors and JSON, written atomically, loaded without unpickling.
+
+A checkpoint is a directory::
+
+    last/
+      meta.json            format, versions, task, config, codec, step, metrics, created, files, signature
+      model.safetensors    the model's state dict
+      trainer.safetensors  optional, for resuming: optimizer moments, RNG states, carried recurrent state
+      trainer.json         optional, the JSON-able rest of the trainer's state
+
+``save`` writes a hidden sibling ``.last.tmp-*`` and swaps it in with two renames, so a process killed at
+any moment leaves the previous checkpoint or the new one, never a mix (``load`` looks for the previous one
+at ``.last.old`` when the kill fell between the renames). Nested structures holding tensors (an optimizer's
+state dict, RNG states, a carried state) go through ``pack``: tensors to safetensors, the rest to JSON.
+
+>>> save("runs/x/last", model_state=model.state_dict(), meta={"task": "lm", "config": cfg, "step": 100})
+>>> model.load_state_dict(load("runs/x/last").model)
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import random
+import shutil
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.torch
+import torch
+from torch import Tensor
+
+import rnnkit
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointError", "exists", "load", "pack",
+           "pack_optimizer", "rng_state", "save", "set_rng_state", "unpack", "unpack_optimizer"]
+
+FORMAT = "rnnkit-checkpoint"
+FORMAT_VERSION = 1
+META, MODEL, TRAINER_TENSORS, TRAINER_JSON = "meta.json", "model.safetensors", "trainer.safetensors", "trainer.json"
+_HEADER = ("format", "format_version", "rnnkit_version", "created", "files", "signature")  # set by save
+_MARKERS = ("__tensor__", "__tuple__", "__items__")  # pack's JSON markers
+_UPGRADES: dict[int, Callable[[dict], dict]] = {}  # format version v -> function from a v meta to a v + 1 one
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or run directory that cannot be used; the message is one line: ``PATH: problem``."""
+
+
+def _error(path: Path | str, problem: object) -> CheckpointError:
+    return CheckpointError(f"{path}: {' '.join(str(problem).split())}")
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint; ``path`` is where it was found (the aside copy after an interrupted save)."""
+
+    path: Path
+    meta: dict
+    model: dict[str, Tensor]
+    trainer_tensors: dict[str, Tensor] = field(default_factory=dict)  # empty if none or with_trainer=False
+    trainer: dict = field(default_factory=dict)
+
+
+def save(
+    path: str | os.PathLike,
+    *,
+    model_state: Mapping[str, Tensor],
+    meta: Mapping[str, Any],
+    trainer_tensors: Mapping[str, Tensor] | None = None,
+    trainer: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a checkpoint directory at ``path`` atomically and return ``path``.
+
+    ``meta`` needs ``task`` (str) and ``config`` (dict) and may add ``codec`` (default None), ``step``
+    (default 0), ``metrics`` (default {}) and any other JSON-able keys; the keys ``format``,
+    ``format_version``, ``rnnkit_version``, ``created``, ``files`` and ``signature`` are set here (values
+    given for them are replaced, so a loaded meta can be saved again). Tensors are detached, moved to the
+    CPU and cloned where safetensors needs it (shared storage, non-contiguous). The trainer files are
+    written when ``trainer_tensors`` or ``trainer`` is given.
+
+    Steps: every file goes into a temporary sibling and is fsynced, then the directory; an existing
+    checkpoint at ``path`` is renamed to ``.NAME.old``, the new one renamed to ``path``, the parent fsynced
+    and the old one removed. One writer per path at a time: leftovers of killed saves are removed here.
+    Raises CheckpointError for bad input or when ``path`` holds something other than a checkpoint.
+    """
+    path = Path(path)
+    if path.name in ("", ".", ".."):
+        raise _error(path, "a checkpoint path needs a directory name")
+    meta = _complete_meta(path, meta)
+    model_bytes = _tensor_bytes(path, model_state)
+    files = {MODEL: model_bytes}
+    if trainer_tensors is not None or trainer is not None:
+        files[TRAINER_TENSORS] = _tensor_bytes(path, trainer_tensors or {})
+        files[TRAINER_JSON] = _json_bytes(path, dict(trainer or {}))
+    meta["files"] = {name: hashlib.sha256(data).hexdigest() for name, data in files.items() if name != MODEL}
+    meta["signature"] = _signature(model_bytes, meta)
+    files[META] = _json_bytes(path, meta)  # last: a directory with meta.json was written in full
+    if path.exists() and not (_is_checkpoint(path) or (path.is_dir() and not any(path.iterdir()))):
+        raise _error(path, "exists and is not an rnnkit checkpoint; refusing to replace it")
+    _swap_in(_write_temporary(path, files), path)
+    return path
+
+
+def _complete_meta(path: Path, meta: Mapping[str, Any]) -> dict:
+    if not isinstance(meta, Mapping) or not isinstance(meta.get("task"), str) or not isinstance(
+        meta.get("config"), Mapping
+    ):
+        raise _error(path, "meta needs 'task' (a string) and 'config' (a dict)")
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "rnnkit_version": rnnkit.__version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    body = {key: value for key, value in meta.items() if key not in _HEADER}
+    # Through JSON and back, so the signed meta is exactly what load() will read (tuples, int keys).
+    return json.loads(_json_bytes(path, {**header, "codec": None, "step": 0, "metrics": {}, **body}))
+
+
+def _json_bytes(path: Path, obj: Any) -> bytes:
+    try:
+        return json.dumps(obj, indent=1).encode()
+    except (TypeError, ValueError) as err:
+        raise _error(path, f"not JSON-serializable: {err}") from None
+
+
+def _tensor_bytes(path: Path, tensors: Mapping[str, Tensor]) -> bytes:
+    """safetensors bytes; a second tensor on one storage (tied weights) or a strided view is cloned."""
+    ready, storages = {}, set()
+    for name, tensor in tensors.items():
+        if not isinstance(name, str) or not isinstance(tensor, Tensor):
+            raise _error(path, f"expected str -> Tensor, got {name!r} -> {type(tensor).__name__}")
+        tensor = tensor.detach().cpu()
+        ptr = tensor.untyped_storage().data_ptr()
+        if not tensor.is_contiguous() or (ptr and ptr in storages):
+            tensor = tensor.clone(memory_format=torch.contiguous_format)
+        storages.add(ptr)
+        ready[name] = tensor
+    try:
+        return safetensors.torch.save(ready)
+    except (ValueError, RuntimeError, TypeError) as err:
+        raise _error(path, f"cannot write tensors: {err}") from None
+
+
+def _signature(model_bytes: bytes, meta: Mapping[str, Any]) -> str:
+    """SHA-256 over the model file's bytes, then the canonical JSON of the meta without its signature."""
+    unsigned = {key: value for key, value in meta.items() if key != "signature"}
+    digest = hashlib.sha256(model_bytes)
+    digest.update(json.dumps(unsigned, sort_keys=True, separators=(",", ":")).encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def _sibling(path: Path, tag: str) -> Path:
+    return path.with_name(f".{path.name}.{tag}")
+
+
+def _write_temporary(path: Path, files: Mapping[str, bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for entry in path.parent.iterdir():  # leftovers of saves killed before their swap
+        if entry.name.startswith((f".{path.name}.tmp-", f".{path.name}.trash-")):
+            shutil.rmtree(entry, ignore_errors=True)
+    tmp = _sibling(path, f"tmp-{uuid.uuid4().hex[:12]}")
+    tmp.mkdir()
+    for name, data in files.items():
+        _write_file(tmp / name, data)
+    _fsync_dir(tmp)
+    return tmp
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _swap_in(tmp: Path, path: Path) -> None:
+    aside = _sibling(path, "old")
+    if path.exists():
+        _discard(aside, path)  # stale: a save killed after its swap; path itself is complete
+        os.rename(path, aside)  # killed here: path is missing and load() takes the aside copy
+    os.rename(tmp, path)
+    _fsync_dir(path.parent)
+    _discard(aside, path)
+
+
+def _discard(directory: Path, path: Path) -> None:
+    """Rename away, then delete: a half-deleted directory never sits under a name load() reads."""
+    if directory.exists():
+        trash = _sibling(path, f"trash-{uuid.uuid4().hex[:12]}")
+        os.rename(directory, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":  # Windows cannot open a directory to fsync it
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load(path: str | os.PathLike, *, with_trainer: bool = True) -> Checkpoint:
+    """Read, verify and upgrade the checkpoint at ``path``; nothing is unpickled.
+
+    Tensors come back on the CPU. ``with_trainer=False`` skips the trainer files (serving needs only the
+    model). Raises CheckpointError, one line naming the path, for: a missing path, a directory without
+    meta.json, invalid JSON, a foreign format, a newer format version, a model file that is a pickle, a
+    signature mismatch (model.safetensors or meta.json altered or truncated), unparsable tensors, or
+    trainer files that do not match the hashes in meta.json.
+    """
+    where = _locate(Path(path))
+    raw = _read_json(where, META, "not an rnnkit checkpoint (no meta.json)")
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        raise _error(where, f"not an rnnkit checkpoint (format {found!r}, expected {FORMAT!r})")
+    try:
+        meta = _upgrade(raw)
+    except ValueError as err:
+        raise _error(where, err) from None
+    model_bytes = _read_bytes(where, MODEL)
+    if _looks_pickled(model_bytes):
+        raise _error(where, f"{MODEL} holds a pickle, not safetensors; refusing to unpickle it")
+    if raw.get("signature") != _signature(model_bytes, raw):
+        raise _error(where, f"signature mismatch: {MODEL} or {META} was altered or truncated")
+    ckpt = Checkpoint(where, meta, _parse_tensors(where, MODEL, model_bytes))
+    if with_trainer and raw.get("files"):
+        ckpt.trainer_tensors = _parse_tensors(where, TRAINER_TENSORS, _read_verified(where, TRAINER_TENSORS, raw))
+        ckpt.trainer = json.loads(_read_verified(where, TRAINER_JSON, raw))
+    return ckpt
+
+
+def exists(path: str | os.PathLike) -> bool:
+    """True if ``load(path)`` would find a checkpoint (it is not verified here)."""
+    path = Path(path)
+    return _is_checkpoint(path) if path.exists() else _is_checkpoint(_sibling(path, "old"))
+
+
+def _is_checkpoint(path: Path) -> bool:
+    return (path / META).is_file()
+
+
+def _locate(path: Path) -> Path:
+    if path.exists():
+        if not path.is_dir():
+            raise _error(path, "not an rnnkit checkpoint (not a directory)")
+        return path
+    if _is_checkpoint(_sibling(path, "old")):  # a save was killed between its two renames
+        return _sibling(path, "old")
+    if path.exists():  # a save finished meanwhile
+        return path
+    raise _error(path, "no such checkpoint")
+
+
+def _read_bytes(where: Path, name: str, missing: str | None = None) -> bytes:
+    try:
+        return (where / name).read_bytes()
+    except FileNotFoundError:
+        raise _error(where, missing or f"{name} is missing") from None
+
+
+def _read_json(where: Path, name: str, missing: str | None = None) -> Any:
+    try:
+        return json.loads(_read_bytes(where, name, missing))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise _error(where, f"{name} is not valid JSON: {err}") from None
+
+
+def _read_verified(where: Path, name: str, meta: Mapping[str, Any]) -> bytes:
+    data = _read_bytes(where, name)
+    if hashlib.sha256(data).hexdigest() != meta["files"].get(name):
+        raise _error(where, f"{name} does not match its hash in {META} (altered or truncated)")
+    return data
+
+
+def _looks_pickled(data: bytes) -> bool:
+    # Pickle protocol 2+ opens with PROTO (0x80, version); torch.save writes a zip holding a pickle. A
+    # safetensors file opens with an 8-byte header length and then "{", which tells the two apart.
+    pickled = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    return data[8:9] != b"{" and (pickled or data[:4] == b"PK\x03\x04")
+
+
+def _parse_tensors(where: Path, name: str, data: bytes) -> dict[str, Tensor]:
+    try:
+        return safetensors.torch.load(data)
+    except Exception as err:  # safetensors raises its own SafetensorError, and others on odd headers
+        raise _error(where, f"{name} is not a valid safetensors file: {err}") from None
+
+
+def _upgrade(meta: dict) -> dict:
+    """Bring a meta of any known format version to FORMAT_VERSION; the one place old formats are read.
+
+    A change of the format adds ``_UPGRADES[v]``: a function from a version-v meta to a version-(v+1) one.
+    Raises ValueError for a version this rnnkit does not know (newer, or not a positive integer).
+    """
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ValueError(f"unknown format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"format version {version} is newer than rnnkit {rnnkit.__version__} reads ({FORMAT_VERSION});"
+            " upgrade rnnkit"
+        )
+    meta = copy.deepcopy(meta)
+    while meta["format_version"] < FORMAT_VERSION:
+        meta = {**_UPGRADES[meta["format_version"]](meta), "format_version": meta["format_version"] + 1}
+    return meta
+
+
+def pack(obj: Any, *, prefix: str) -> tuple[dict[str, Tensor], Any]:
+    """Split a nested structure into ``(tensors, data)``: tensors for safetensors, data for JSON.
+
+    ``obj`` nests dicts, lists, tuples, tensors and JSON scalars. Each tensor is named by its place under
+    ``prefix`` (``"optimizer.state.0.exp_avg"``) and replaced by ``{"__tensor__": name}``; tuples become
+    ``{"__tuple__": [...]}`` and dicts with non-string keys ``{"__items__": [[key, value], ...]}``, so
+    ``unpack(tensors, data)`` rebuilds ``obj`` exactly. Give each structure its own prefix and their tensors
+    can share one file.
+
+    >>> tensors, data = pack({"h": (torch.zeros(2, 3),)}, prefix="carry")
+    >>> list(tensors), data
+    (['carry.h.0'], {'h': {'__tuple__': [{'__tensor__': 'carry.h.0'}]}})
+    """
+    tensors: dict[str, Tensor] = {}
+
+    def encode(value: Any, name: str) -> Any:
+        if isinstance(value, Tensor):
+            if name in tensors:
+                raise ValueError(f"two tensors would both be named {name!r}")
+            tensors[name] = value
+            return {"__tensor__": name}
+        if isinstance(value, tuple | list):
+            items = [encode(v, f"{name}.{i}") for i, v in enumerate(value)]
+            return {"__tuple__": items} if isinstance(value, tuple) else items
+        if isinstance(value, Mapping):
+            if all(isinstance(k, str) and k not in _MARKERS for k in value):
+                return {k: encode(v, f"{name}.{k}") for k, v in value.items()}
+            return {"__items__": [[k, encode(v, f"{name}.{k}")] for k, v in value.items()]}
+        if value is None or isinstance(value, bool | int | float | str):
+            return value
+        raise TypeError(f"cannot pack {type(value).__name__} at {name!r}")
+
+    return tensors, encode(obj, prefix)
+
+
+def unpack(tensors: Mapping[str, Tensor], data: Any) -> Any:
+    """The inverse of ``pack``: ``data`` with its markers replaced by tensors, tuples and keyed dicts."""
+    if isinstance(data, list):
+        return [unpack(tensors, d) for d in data]
+    if not isinstance(data, dict):
+        return data
+    if "__tensor__" in data:
+        if data["__tensor__"] not in tensors:
+            raise ValueError(f"packed data names a missing tensor {data['__tensor__']!r}")
+        return tensors[data["__tensor__"]]
+    if "__tuple__" in data:
+        return tuple(unpack(tensors, d) for d in data["__tuple__"])
+    if "__items__" in data:
+        return {k: unpack(tensors, v) for k, v in data["__items__"]}
+    return {k: unpack(tensors, v) for k, v in data.items()}
+
+
+def pack_optimizer(state_dict: Mapping[str, Any], *, prefix: str = "optimizer") -> tuple[dict[str, Tensor], dict]:
+    """``optimizer.state_dict()`` -> ``(tensors, data)`` for trainer.safetensors and trainer.json (``pack``)."""
+    return pack(state_dict, prefix=prefix)
+
+
+def unpack_optimizer(tensors: Mapping[str, Tensor], data: Mapping[str, Any]) -> dict:
+    """The inverse of ``pack_optimizer``, ready for ``optimizer.load_state_dict``."""
+    return unpack(tensors, data)
+
+
+def rng_state(*, prefix: str = "rng") -> tuple[dict[str, Tensor], dict]:
+    """The global random states, packed: torch CPU (and each CUDA device once CUDA is in use), ``random``, numpy.
+
+    >>> tensors, data = rng_state(); a = torch.rand(1); set_rng_state(tensors, data); torch.equal(a, torch.rand(1))
+    True
+    """
+    name, key, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": (name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(cached)),
+    }
+    if torch.cuda.is_initialized():  # not is_available(): asking would start CUDA in a CPU-only run
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return pack(state, prefix=prefix)
+
+
+def set_rng_state(tensors: Mapping[str, Tensor], data: Mapping[str, Any]) -> None:
+    """Restore what ``rng_state`` returned; CUDA states are set for the devices present now."""
+    state = unpack(tensors, data)
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    name, key, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, key.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        for device, cuda_state in enumerate(state["cuda"][: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, device)

@@ -1,0 +1,32 @@
+"""Short names for the parts a config refers to, imported lazily so that an optional dependency is
+imported only by the part that needs it. An unknown name lists the known ones."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+CELLS = {
+    "rnn": "rnnkit.nn.layers:RNN",
+    "lstm": "rnnkit.nn.layers:LSTM",
+    "gru": "rnnkit.nn.layers:GRU",
+    "mingru": "rnnkit.nn.layers:MinGRU",
+    "minlstm": "rnnkit.nn.layers:MinLSTM",
+}
+
+TASKS: dict[str, str] = {}
+
+
+def resolve(table: dict[str, str], name: str, kind: str) -> Any:
+    """The object registered under ``name`` in ``table`` ("module:attribute"), imported now."""
+    try:
+        target = table[name]
+    except KeyError:
+        raise ValueError(f"unknown {kind} {name!r}; known: {', '.join(sorted(table))}") from None
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def cell_layer(name: str) -> Any:
+    """The layer class for a cell's short name: ``cell_layer("gru")`` is ``rnnkit.GRU``."""
+    return resolve(CELLS, name, "cell")

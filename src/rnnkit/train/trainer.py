@@ -1,0 +1,308 @@
+"""The training loop: batches in, state carried or reset, forward, loss, backward, clip, step.
+
+Backpropagation through time is what ``loss.backward()`` does on an unrolled recurrence. Two regimes:
+
+- full BPTT: every batch holds whole sequences (``batch.reset`` is None) and starts from a zero state;
+- truncated BPTT: a stream loader cuts long sequences into chunks of k steps; row b of one chunk
+  continues row b of the previous one. The final state of a chunk is carried into the next and detached
+  there, so gradients flow back at most k steps while the memory runs on::
+
+      chunk 1          chunk 2          chunk 3
+      x1 x2 x3 x4 | x5 x6 x7 x8 | x9 ...      state ->|detach|-> state ->|detach|-> ...
+                                              rows with batch.reset set start again from zero
+
+The trainer knows a model only through ``forward(batch, state) -> Output`` (``rnnkit.models.base``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Literal, Protocol
+
+import torch
+from torch import nn
+
+from rnnkit import checkpoint as ckpt
+from rnnkit import state as st
+from rnnkit.batch import Batch
+from rnnkit.models.base import Output
+from rnnkit.rundir import RunDir
+from rnnkit.state import State
+from rnnkit.train import optim
+from rnnkit.train.progress import Progress
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the training loop. ``steps`` counts optimizer updates; each update accumulates the
+    gradients of ``accumulate`` batches. ``metric`` names the validation figure that picks the best
+    checkpoint and drives early stopping and the plateau schedule ("loss", or a metric such as
+    "accuracy"), with ``metric_mode`` saying whether lower or higher is better."""
+
+    steps: int = 1000
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 2
+    clip_norm: float | None = 1.0
+    clip_value: float | None = None
+    accumulate: int = 1
+    eval_every: int = 200
+    eval_batches: int | None = None
+    metric: str = "loss"
+    metric_mode: Literal["min", "max"] = "min"
+    early_stop_patience: int | None = None
+    seed: int = 0
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    device: str = "cpu"
+    nan_patience: int = 3
+    nan_lr_factor: float = 0.5
+    max_nan_steps: int = 20
+    log_every: int = 10
+    checkpoint_every: int | None = None
+    progress: bool = True
+    tensorboard: bool = False
+
+
+class DataSource(Protocol):
+    """Batches for one pass over the data; the same ``epoch`` must give the same batches (resume)."""
+
+    def batches(self, epoch: int) -> Iterable[Batch]: ...
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when the NaN/Inf guard gives up; no checkpoint of the diverged state is written."""
+
+
+StepHook = Callable[["Trainer", dict], None]
+
+
+class Trainer:
+    """Trains ``model`` on ``train`` batches, evaluating on ``valid`` every ``cfg.eval_every`` updates.
+
+    ``run`` (a ``rnnkit.rundir.RunDir``) receives metrics lines and the ``last`` and ``best``
+    checkpoints; ``meta`` is stored with each checkpoint (task, configs, codec). ``on_step`` and
+    ``on_eval`` are plain callables given the trainer and the record just logged.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainConfig,
+        *,
+        train: DataSource,
+        valid: DataSource | None = None,
+        run: RunDir | None = None,
+        meta: dict | None = None,
+        on_step: Iterable[StepHook] = (),
+        on_eval: Iterable[StepHook] = (),
+    ):
+        self.cfg = cfg
+        self.device = torch.device(cfg.device)
+        if cfg.precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("precision='fp16' needs a CUDA device; use 'bf16' or 'fp32' on the CPU")
+        torch.manual_seed(cfg.seed)
+        self.model = model.to(self.device)
+        self.optimizer = optim.build_optimizer(model, cfg)
+        self.schedule = optim.ScheduleState()
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
+        self.train_data, self.valid_data = train, valid
+        self.run, self.meta = run, dict(meta or {})
+        self.on_step, self.on_eval = list(on_step), list(on_eval)
+        self.step = 0  # optimizer updates done
+        self.epoch, self.position = 0, 0  # batches consumed in the current epoch
+        self.carry: State | None = None  # state carried between chunks of a stream
+        self.nan_steps = self.nan_streak = 0
+        self.history: list[dict] = []
+        self.stopped = ""
+
+    # ---- the loop --------------------------------------------------------------------------------
+    def fit(self) -> list[dict]:
+        """Train until ``cfg.steps`` updates, early stopping, or divergence; return the logged records."""
+        cfg = self.cfg
+        batches = self._stream()
+        with Progress(total=cfg.steps, start=self.step, enabled=cfg.progress) as bar:
+            while self.step < cfg.steps and not self.stopped:
+                record = self.train_step([next(batches) for _ in range(cfg.accumulate)])
+                bar.update(self.step, record)
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    self._log(record, self.on_step)
+                if self.valid_data is not None and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
+                    self.evaluate_and_checkpoint()
+                elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save("last")
+        if self.valid_data is None:
+            self.save("last")
+        return self.history
+
+    def train_step(self, micro_batches: list[Batch]) -> dict:
+        """One optimizer update over ``micro_batches`` (gradient accumulation); returns its record."""
+        started = time.perf_counter()
+        self.model.train()
+        lr = self.cfg.lr * optim.schedule_factor(self.step, self.cfg) * self.schedule.scale
+        optim.set_lr(self.optimizer, lr)
+        loss_sum, weight, tokens = 0.0, 0.0, 0
+        for batch in micro_batches:
+            batch = batch.to(self.device)
+            with self._autocast():
+                out: Output = self.model(batch, self._carry_in(batch))
+            self.carry = out.state if batch.reset is not None else None
+            self.scaler.scale(out.loss / len(micro_batches)).backward()
+            loss_sum += float(out.loss.detach()) * out.weight
+            weight, tokens = weight + out.weight, tokens + batch.num_steps
+        self.scaler.unscale_(self.optimizer)
+        norm = self._clip()
+        record = {"step": self.step + 1, "loss": loss_sum / max(weight, 1e-12), "lr": lr, "grad_norm": norm}
+        if not (math.isfinite(norm) and math.isfinite(record["loss"])):
+            self._skip_step(record)
+        else:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.nan_streak = 0
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+        record["tokens_per_s"] = tokens / max(time.perf_counter() - started, 1e-9)
+        record["clipped"] = self.cfg.clip_norm is not None and norm > self.cfg.clip_norm
+        return record
+
+    def _carry_in(self, batch: Batch) -> State | None:
+        """The state a batch starts from: none for whole sequences; for a stream, the previous chunk's
+        final state, detached (the truncation), with rows that start a new document set to zero."""
+        if batch.reset is None or self.carry is None:
+            return None
+        if st.batch_size(self.carry) != batch.size:
+            return None
+        return st.reset(st.detach(self.carry), batch.reset)
+
+    def _clip(self) -> float:
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if self.cfg.clip_value is not None:
+            nn.utils.clip_grad_value_(params, self.cfg.clip_value)
+        max_norm = self.cfg.clip_norm if self.cfg.clip_norm is not None else float("inf")
+        return float(nn.utils.clip_grad_norm_(params, max_norm))
+
+    def _skip_step(self, record: dict) -> None:
+        """The NaN/Inf guard: skip the update, count it, lower the rate after a streak, stop if hopeless."""
+        self.nan_steps += 1
+        self.nan_streak += 1
+        self.carry = None  # a poisoned state must not flow on
+        record["skipped"] = True
+        if self.nan_streak % self.cfg.nan_patience == 0:
+            self.schedule.scale *= self.cfg.nan_lr_factor
+        if self.nan_steps >= self.cfg.max_nan_steps:
+            raise TrainingDiverged(
+                f"training diverged: {self.nan_steps} updates had NaN or Inf loss or gradients "
+                f"(last at step {self.step + 1}); lower the learning rate or clip harder"
+            )
+
+    # ---- evaluation ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, data: DataSource | None = None) -> dict:
+        """Mean loss and metrics over ``data`` (default: the validation source), weighted exactly."""
+        data = data if data is not None else self.valid_data
+        self.model.eval()
+        sums: dict[str, float] = {}
+        weight, carry = 0.0, None
+        for k, batch in enumerate(data.batches(0)):
+            if self.cfg.eval_batches is not None and k >= self.cfg.eval_batches:
+                break
+            batch = batch.to(self.device)
+            state = None if batch.reset is None or carry is None else st.reset(carry, batch.reset)
+            with self._autocast():
+                out = self.model(batch, state)
+            carry = out.state if batch.reset is not None else None
+            sums["loss"] = sums.get("loss", 0.0) + float(out.loss) * out.weight
+            for name, value in out.metrics.items():
+                sums[name] = sums.get(name, 0.0) + float(value)
+            weight += out.weight
+        result = {name: value / max(weight, 1e-12) for name, value in sums.items()}
+        if "correct" in result:
+            result["accuracy"] = result.pop("correct")
+        return result
+
+    def evaluate_and_checkpoint(self) -> dict:
+        metrics = self.evaluate()
+        record = {"step": self.step, **{f"valid_{k}": v for k, v in metrics.items()}}
+        if self.cfg.metric not in metrics:
+            raise ValueError(f"metric {self.cfg.metric!r} is not reported; known: {', '.join(sorted(metrics))}")
+        value = metrics[self.cfg.metric] * (1 if self.cfg.metric_mode == "min" else -1)
+        improved = optim.plateau_update(self.schedule, value, self.cfg)
+        record["best"] = improved
+        self._log(record, self.on_eval)
+        if improved:
+            self.save("best", metrics)
+        self.save("last", metrics)
+        patience = self.cfg.early_stop_patience
+        if patience is not None and self.schedule.bad_evals >= patience:
+            self.stopped = f"early stop: no better valid_{self.cfg.metric} in {patience} evaluations"
+        return metrics
+
+    # ---- data position, logging, checkpoints -----------------------------------------------------
+    def _stream(self) -> Iterator[Batch]:
+        """Endless batches, epoch after epoch, resuming at ``(epoch, position)``."""
+        while True:
+            produced = False
+            for k, batch in enumerate(self.train_data.batches(self.epoch)):
+                produced = True
+                if k < self.position:
+                    continue  # already consumed before a resume
+                self.position = k + 1
+                yield batch
+            if not produced:
+                raise ValueError("the training data gave no batches")
+            self.epoch, self.position = self.epoch + 1, 0
+
+    def _log(self, record: dict, hooks: list[StepHook]) -> None:
+        self.history.append(record)
+        if self.run is not None:
+            self.run.log(record)
+        for hook in hooks:
+            hook(self, record)
+
+    def _autocast(self):
+        if self.cfg.precision == "fp32":
+            return torch.autocast(self.device.type, enabled=False)
+        dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    def save(self, which: str, metrics: dict | None = None) -> None:
+        """Write the ``last`` or ``best`` checkpoint; never a model holding NaN or Inf."""
+        if self.run is None:
+            return
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise TrainingDiverged(f"parameters hold NaN or Inf at step {self.step}; nothing was saved")
+        tensors, opt_data = ckpt.pack_optimizer(self.optimizer.state_dict())
+        rng_tensors, rng_data = ckpt.rng_state()
+        carry_tensors, carry_data = ckpt.pack(self.carry, prefix="carry")
+        trainer = {
+            "optimizer": opt_data,
+            "rng": rng_data,
+            "carry": carry_data,
+            "loop": {"step": self.step, "epoch": self.epoch, "position": self.position,
+                     "nan_steps": self.nan_steps, "nan_streak": self.nan_streak},
+            "schedule": asdict(self.schedule),
+        }
+        meta = {**self.meta, "step": self.step, "metrics": metrics or {}, "train": asdict(self.cfg)}
+        ckpt.save(self.run.path / which, model_state=self.model.state_dict(), meta=meta,
+                  trainer_tensors={**tensors, **rng_tensors, **carry_tensors}, trainer=trainer)
+
+    def resume(self, checkpoint: ckpt.Checkpoint) -> None:
+        """Continue from ``checkpoint`` exactly where it was written."""
+        self.model.load_state_dict(checkpoint.model)
+        tensors, data = checkpoint.trainer_tensors, checkpoint.trainer
+        self.optimizer.load_state_dict(ckpt.unpack_optimizer(tensors, data["optimizer"]))
+        ckpt.set_rng_state(tensors, data["rng"])
+        carry = ckpt.unpack(tensors, data["carry"])
+        self.carry = None if carry is None else st.map_state(lambda t: t.to(self.device), carry)
+        loop = data["loop"]
+        self.step, self.epoch, self.position = loop["step"], loop["epoch"], loop["position"]
+        self.nan_steps, self.nan_streak = loop["nan_steps"], loop["nan_streak"]
+        self.schedule = optim.ScheduleState(**data["schedule"])
