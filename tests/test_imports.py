@@ -11,6 +11,7 @@ FORBIDDEN = {
     "rnnkit.batch": ["rnnkit."],
     "rnnkit.nn": ["rnnkit.data", "rnnkit.models", "rnnkit.train", "rnnkit.decode", "rnnkit.pipeline",
                   "rnnkit.cli", "rnnkit.serve", "rnnkit.bench", "rnnkit.checkpoint"],
+    "rnnkit.data": ["rnnkit.models", "rnnkit.train", "rnnkit.cli", "rnnkit.serve", "rnnkit.pipeline"],
     "rnnkit.models": ["rnnkit.data", "rnnkit.train", "rnnkit.cli", "rnnkit.serve", "rnnkit.pipeline"],
     "rnnkit.decode": ["rnnkit.nn", "rnnkit.data", "rnnkit.models", "rnnkit.train", "rnnkit.cli",
                       "rnnkit.serve", "rnnkit.pipeline"],

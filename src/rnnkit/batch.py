@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import Tensor
 
+IGNORE = -100  # target value of steps that are not scored (torch's cross_entropy ignore_index)
+
 
 @dataclass
 class Batch:

@@ -14,7 +14,11 @@ CELLS = {
     "minlstm": "rnnkit.nn.layers:MinLSTM",
 }
 
-TASKS: dict[str, str] = {}
+TASKS = {
+    "adding": "rnnkit.tasks.memory:ADDING",
+    "copy": "rnnkit.tasks.memory:COPY",
+    "digits": "rnnkit.tasks.memory:DIGITS",
+}
 
 
 def resolve(table: dict[str, str], name: str, kind: str) -> Any:
@@ -30,3 +34,8 @@ def resolve(table: dict[str, str], name: str, kind: str) -> Any:
 def cell_layer(name: str) -> Any:
     """The layer class for a cell's short name: ``cell_layer("gru")`` is ``rnnkit.GRU``."""
     return resolve(CELLS, name, "cell")
+
+
+def task(name: str) -> Any:
+    """The task registered as ``name`` (see ``rnnkit.tasks``)."""
+    return resolve(TASKS, name, "task")

@@ -12,12 +12,10 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from rnnkit.batch import Batch
+from rnnkit.batch import IGNORE, Batch
 from rnnkit.models.base import Output
 from rnnkit.models.encoder import EncoderConfig, build_encoder
 from rnnkit.state import State
-
-IGNORE = -100  # target value of steps that are not scored (torch's cross_entropy ignore_index)
 
 
 @dataclass

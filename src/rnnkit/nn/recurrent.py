@@ -138,7 +138,9 @@ class Recurrent(nn.Module):
         return self.cell.init_state(batch_size, **kwargs)
 
     def plan(self, x: Tensor) -> str:
-        """Which path a call on ``x`` takes: "fused", "sequence" or "step"."""
+        """Which path a call on ``x`` takes: "fused", "sequence" or "step" (always under record_states)."""
+        if _RECORDER.get() is not None:
+            return "step"
         if self.preference in ("auto", "fused") and self.fused_ok(x):
             return "fused"
         if self.preference != "step" and hasattr(self.cell, "forward_sequence"):
@@ -181,7 +183,7 @@ class Recurrent(nn.Module):
         else:
             check_state(state, zero)
         recorder = _RECORDER.get()
-        path = "step" if recorder is not None else self.plan(x)
+        path = self.plan(x)
         self.kernel = self.describe(path, x)
         # One weight-drop mask per sequence: parametrized weights are computed once for the whole call.
         with parametrize.cached():

@@ -1,0 +1,205 @@
+"""Gradient flow through time, made visible: how much of the loss's gradient reaches each step.
+
+For one batch, :func:`gradient_flow` runs the model under :func:`rnnkit.nn.recurrent.record_states` and
+reads, for every recurrent layer and every step t, ||dL/dh_t||: the norm of the total derivative of the loss
+with respect to the state h_t, through every later step of the recurrence. Backpropagation multiplies it by
+one Jacobian dh_{t+1}/dh_t per step, so over long spans it shrinks or grows geometrically (Bengio et al.
+1994; Pascanu et al. 2013, sec. 2). The report compares the first step with the last:
+
+    ratio = ||dL/dh_1|| / ||dL/dh_T||      < 1e-3: vanishing      > 1e3: exploding      else: stable
+
+and, for gated cells, the share of sigmoid gate activations that are saturated (below 0.05 or above 0.95,
+where sigmoid' < 0.05, so the gate passes almost no gradient to its inputs).
+
+>>> report = gradient_flow(model, batch)
+>>> report["layers"][0]["verdict"]
+'vanishing: gradient at t=1 is 3e-09 of that at t=100'
+>>> plot_gradient_flow(report, "gradient_flow.png")
+
+The report holds only plain floats, lists and strings (non-finite numbers become None), ready for JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from rnnkit.batch import Batch
+from rnnkit.nn.cells import GRUCell, LSTMCell, MinGRUCell, MinLSTMCell
+from rnnkit.nn.recurrent import Recording, record_states
+from rnnkit.state import State
+from rnnkit.train.plots import new_figure, save
+
+VANISHING = 1e-3  # ratio ||dL/dh_1|| / ||dL/dh_T|| below which the gradient is said to vanish
+EXPLODING = 1e3  # ... and above which it is said to explode
+SATURATION = 0.05  # a sigmoid gate below this or above 1 - this counts as saturated
+
+
+def gradient_flow(model: nn.Module, batch: Batch, *, state: State | None = None) -> dict:
+    """||dL/dh_t|| per step and per recurrent layer, gate saturation and a verdict, for one ``batch``.
+
+    ``model`` is a task model (``forward(batch, state) -> Output`` with a ``loss``), used in whatever mode
+    (train or eval) it is in. Every ``Recurrent`` layer runs its step loop for this call; a
+    ``Bidirectional`` layer appears as two layers, each direction's steps in the order it read them (the
+    backward one from the end of the sequence). The parameters' ``.grad`` are left as they were.
+
+    Returns ``{"loss", "batch_size", "steps", "thresholds", "layers": [...]}``; each layer is
+    ``{"name", "cell", "steps": T, "grad_norm": [||dL/dh_t|| for t = 1..T], "ratio", "status", "verdict",
+    "gate_saturation": {gate: share}}`` (norms over the whole (B, H) state; empty gates for ungated cells).
+    """
+    names = {module: name for name, module in model.named_modules()}
+    with _keep_grads(model), record_states() as calls:
+        out = model(batch, state)
+        out.loss.backward()
+    mask = batch.mask
+    layers = [_layer_report(rec, names.get(rec.layer, f"layer {k}"), mask) for k, rec in enumerate(calls)]
+    return {
+        "loss": _plain(float(out.loss.detach())),
+        "batch_size": batch.size,
+        "steps": int(batch.inputs.shape[1]),
+        "thresholds": {"vanishing": VANISHING, "exploding": EXPLODING, "saturation": SATURATION},
+        "layers": layers,
+    }
+
+
+def _layer_report(rec: Recording, name: str, mask: Tensor) -> dict:
+    norms = [_grad_norm(s) for s in rec.states[1:]]  # states[0] is the initial state: t = 1..T follow
+    status, verdict, ratio = judge(norms)
+    return {
+        "name": name,
+        "cell": type(rec.layer.cell).__name__,
+        "steps": len(norms),
+        "grad_norm": [_plain(n) for n in norms],
+        "ratio": _plain(ratio),
+        "status": status,
+        "verdict": verdict,
+        "gate_saturation": gate_saturation(rec, mask),
+    }
+
+
+def _grad_norm(state: State) -> float:
+    h = state[0]  # the first state tensor: h (the output state) for every cell
+    return 0.0 if h.grad is None else float(h.grad.norm())
+
+
+def judge(norms: list[float]) -> tuple[str, str, float]:
+    """(status, verdict in words, ratio) for ||dL/dh_t||, t = 1..T. Status is "vanishing", "exploding",
+    "stable", "non-finite" or "no gradient"."""
+    T, first, last = len(norms), norms[0], norms[-1]
+    bad = next((t for t, n in enumerate(norms, 1) if not math.isfinite(n)), None)
+    if bad is not None:
+        return "non-finite", f"non-finite: the gradient at t={bad} is {norms[bad - 1]} (overflow or NaN)", math.nan
+    if last == 0.0:
+        return "no gradient", f"no gradient: dL/dh_t is zero at t={T}", math.nan
+    ratio = first / last
+    if ratio < VANISHING:
+        return "vanishing", f"vanishing: gradient at t=1 is {ratio:.0e} of that at t={T}", ratio
+    if ratio > EXPLODING:
+        return "exploding", f"exploding: gradient at t=1 is {ratio:.0e} times that at t={T}", ratio
+    return "stable", f"stable: gradient at t=1 is {ratio:.2g} times that at t={T}", ratio
+
+
+# ---- gate saturation ------------------------------------------------------------------------------------
+@torch.no_grad()
+def gate_activations(cell: nn.Module, x: Tensor, h_prev: Tensor) -> dict[str, Tensor]:
+    """The sigmoid gates of ``cell`` recomputed with its weights from inputs ``x`` (B, T, I) and the
+    previous output states ``h_prev`` (B, T, H): LSTM i, f, o (gate order i, f, g, o); GRU r, z (order
+    r, z, n); minGRU z; minLSTM f, i. Each (B, T, H); an empty dict for a cell without sigmoid gates."""
+    if isinstance(cell, LSTMCell):
+        gh = h_prev @ cell.weight_hh.t()
+        pre = cell.project_input(x) + (cell.ln_hh(gh) if cell.layer_norm else gh)  # (B, T, 4H), as in step()
+        i, f, _, o = pre.chunk(4, dim=-1)
+        return {"i": i.sigmoid(), "f": f.sigmoid(), "o": o.sigmoid()}
+    if isinstance(cell, GRUCell):
+        H = cell.hidden_size
+        # project_input already folds b_hr and b_hz into its first 2H columns
+        pre = cell.project_input(x)[..., : 2 * H] + h_prev @ cell.weight_hh[: 2 * H].t()  # (B, T, 2H)
+        r, z = pre.sigmoid().chunk(2, dim=-1)
+        return {"r": r, "z": z}
+    if isinstance(cell, MinGRUCell):
+        k_z, _ = cell.project_input(x).chunk(2, dim=-1)
+        return {"z": k_z.sigmoid()}
+    if isinstance(cell, MinLSTMCell):
+        k_f, k_i, _ = cell.project_input(x).chunk(3, dim=-1)
+        return {"f": k_f.sigmoid(), "i": k_i.sigmoid()}
+    return {}
+
+
+def gate_saturation(rec: Recording, mask: Tensor | None = None) -> dict[str, float]:
+    """Share of each sigmoid gate's activations below ``SATURATION`` or above ``1 - SATURATION`` over the
+    recorded call, real steps only when ``mask`` (B, T) matches the recorded input."""
+    x = rec.input.detach()
+    h_prev = torch.stack([s[0].detach() for s in rec.states[:-1]], dim=1)  # (B, T, H): h_{t-1} for t = 1..T
+    gates = gate_activations(rec.layer.cell, x, h_prev)
+    real = mask if mask is not None and mask.shape == x.shape[:2] else torch.ones(x.shape[:2], dtype=torch.bool)
+    shares = {}
+    for name, g in gates.items():
+        saturated = (g < SATURATION) | (g > 1 - SATURATION)  # (B, T, H)
+        shares[name] = float(saturated[real.to(g.device)].float().mean())
+    return shares
+
+
+# ---- helpers ----------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _keep_grads(model: nn.Module) -> Iterator[None]:
+    """The parameters' ``.grad`` as they were before, whatever a backward pass inside adds."""
+    params = list(model.parameters())
+    saved = [p.grad for p in params]
+    for p in params:
+        p.grad = None
+    try:
+        yield
+    finally:
+        for p, g in zip(params, saved):
+            p.grad = g
+
+
+def _plain(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+# ---- output ---------------------------------------------------------------------------------------------
+def plot_gradient_flow(report: dict, path: str | Path) -> Path:
+    """A PNG of ``report``: ||dL/dh_t|| over t on a log scale, one line per layer, and beside it the gate
+    saturation per layer and gate. Returns ``path``."""
+    fig = new_figure(2)
+    flow_ax, gate_ax = fig.axes
+    draw_flow(flow_ax, report)
+    draw_saturation(gate_ax, report)
+    return save(fig, path)
+
+
+def draw_flow(ax, report: dict, *, label: str | None = None) -> None:
+    """The gradient-norm curves of ``report`` on ``ax`` (log y); ``label`` prefixes each line's name."""
+    for layer in report["layers"]:
+        norms = [math.nan if n is None else n for n in layer["grad_norm"]]
+        name = f"{label}: " if label else ""
+        ax.plot(range(1, len(norms) + 1), norms, label=f"{name}{layer['name']} ({layer['status']})")
+    ax.set_yscale("log")
+    ax.set(xlabel="step t", ylabel="||dL/dh_t||", title=f"gradient flow (loss {_fmt(report['loss'])})")
+    ax.legend(fontsize="small")
+
+
+def draw_saturation(ax, report: dict) -> None:
+    """Grouped bars: the saturated share of each sigmoid gate, per layer."""
+    rows = [(layer["name"], layer["gate_saturation"]) for layer in report["layers"] if layer["gate_saturation"]]
+    if not rows:
+        ax.text(0.5, 0.5, "no sigmoid gates", ha="center", va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+        return
+    width = 0.8 / max(len(gates) for _, gates in rows)
+    for k, (_, gates) in enumerate(rows):
+        for j, (gate, share) in enumerate(gates.items()):
+            ax.bar(k + j * width, share, width, color=f"C{j}")
+            ax.text(k + j * width, share, gate, ha="center", va="bottom", fontsize="small")
+    ax.set_xticks([k + 0.4 - width / 2 for k in range(len(rows))], [name for name, _ in rows], fontsize="small")
+    ax.set(ylim=(0, 1.05), ylabel=f"share outside [{SATURATION}, {1 - SATURATION}]", title="gate saturation")
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.4g}"
