@@ -8,7 +8,7 @@ from rnnkit.batch import Batch
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.sequence import SequenceConfig, SequenceModel
 from rnnkit.rundir import RunDir
-from rnnkit.train import Trainer, TrainConfig, TrainingDiverged
+from rnnkit.train import TrainConfig, Trainer, TrainingDiverged
 
 
 class Stream:

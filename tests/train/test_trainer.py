@@ -9,7 +9,7 @@ from rnnkit import state as st
 from rnnkit.batch import Batch
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.sequence import SequenceConfig, SequenceModel
-from rnnkit.train import Trainer, TrainConfig, TrainingDiverged
+from rnnkit.train import TrainConfig, Trainer, TrainingDiverged
 from rnnkit.train.optim import schedule_factor
 
 

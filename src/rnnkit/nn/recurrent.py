@@ -83,8 +83,9 @@ def unroll(
     outputs = []
     if record is not None:
         record.append(_retain(state))
-    for t in range(x.shape[1]):
-        y, new = step(inputs[:, t], state)
+    # unbind once: indexing inputs[:, t] per step would make backward zero-fill a (B, T, G) gradient T times
+    for t, x_t in enumerate(inputs.unbind(1)):
+        y, new = step(x_t, state)
         if mask is not None:
             m = mask[:, t]
             new = st.where(m, new, state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from rnnkit.nn.bptt import gru_sequence
 from rnnkit.nn.cells.base import GatedCell
 from rnnkit.state import State
 
@@ -27,6 +28,7 @@ class GRUCell(GatedCell):
 
     num_chunks = 3
     fused_mode = "GRU"
+    sequence_kernel = "reference loop (hand-written BPTT)"
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True):
         super().__init__(input_size, hidden_size, bias=bias)
@@ -54,3 +56,12 @@ class GRUCell(GatedCell):
         n = torch.tanh(gx_t[:, 2 * H :] + r * gh[:, 2 * H :])
         h = n + z * (h - n)  # == (1 - z) * n + z * h
         return h, (h,)
+
+    def forward_sequence(self, x: Tensor, state: State, *, mask: Tensor | None = None) -> tuple[Tensor, State]:
+        """``x`` (B, T, I) -> (y (B, T, H), (h,)) in one call of a hand-written BPTT kernel
+        (:mod:`rnnkit.nn.bptt`), equal to stepping; where ``mask`` (B, T) is false the state is carried.
+        """
+        gx = self.project_input(x.transpose(0, 1))  # (T, B, 3H): all steps in one matrix product, time-major
+        b_hn = self.bias_hh[2 * self.hidden_size :] if self.bias else None
+        y, h = gru_sequence(gx, state[0], self.weight_hh, b_hn, mask)
+        return y, (h,)

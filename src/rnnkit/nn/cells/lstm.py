@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnkit.nn.bptt import ln_lstm_sequence, lstm_sequence
 from rnnkit.nn.cells.base import GatedCell
 from rnnkit.state import State
 
@@ -94,6 +95,23 @@ class LSTMCell(GatedCell):
         if self.proj_size:
             h = h @ self.weight_hr.t()
         return h, (h, c)
+
+    @property
+    def sequence_kernel(self) -> str:
+        if self.layer_norm:
+            return "reference loop (hand-written BPTT, layer-norm kernel)"
+        return "reference loop (hand-written BPTT)"
+
+    def forward_sequence(self, x: Tensor, state: State, *, mask: Tensor | None = None) -> tuple[Tensor, State]:
+        """``x`` (B, T, I) -> (y (B, T, O), (h, c)) in one call of a hand-written BPTT kernel
+        (:mod:`rnnkit.nn.bptt`), equal to stepping. Where ``mask`` (B, T) is false the state is carried
+        unchanged and the output is zero.
+        """
+        gx = self.project_input(x.transpose(0, 1))  # (T, B, 4H): all steps in one matrix product, time-major
+        w_hr = self.weight_hr if self.proj_size else None
+        if self.layer_norm:
+            return ln_lstm_sequence(gx, state, self.weight_hh, w_hr, self.ln_hh, self.ln_c, mask)
+        return lstm_sequence(gx, state, self.weight_hh, w_hr, mask)
 
     def fused_weights(self) -> list[Tensor]:
         ws = super().fused_weights()

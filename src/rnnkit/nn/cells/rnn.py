@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from rnnkit.nn.bptt import rnn_sequence
 from rnnkit.nn.cells.base import GatedCell
 from rnnkit.state import State
 
@@ -20,6 +21,7 @@ class RNNCell(GatedCell):
     """
 
     num_chunks = 1
+    sequence_kernel = "reference loop (hand-written BPTT)"
 
     def __init__(self, input_size: int, hidden_size: int, *, bias: bool = True, nonlinearity: str = "tanh"):
         if nonlinearity not in _ACTIVATIONS:
@@ -42,6 +44,14 @@ class RNNCell(GatedCell):
         (h,) = state
         h = _ACTIVATIONS[self.nonlinearity](gx_t + h @ self.weight_hh.t())
         return h, (h,)
+
+    def forward_sequence(self, x: Tensor, state: State, *, mask: Tensor | None = None) -> tuple[Tensor, State]:
+        """``x`` (B, T, I) -> (y (B, T, H), (h,)) in one call of a hand-written BPTT kernel
+        (:mod:`rnnkit.nn.bptt`), equal to stepping; where ``mask`` (B, T) is false the state is carried.
+        """
+        gx = self.project_input(x.transpose(0, 1))  # (T, B, H): all steps in one matrix product, time-major
+        y, h = rnn_sequence(gx, state[0], self.weight_hh, self.nonlinearity, mask)
+        return y, (h,)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", nonlinearity={self.nonlinearity!r}"
