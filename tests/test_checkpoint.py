@@ -374,7 +374,7 @@ def test_run_dir_fresh_resume_and_overwrite(tmp_path):
     run.log({"step": 2, "loss": 2.0})
     save_version(run.last, 2)
 
-    assert "resume=True" in one_line_error(run.path, task="lm", config=CONFIG)
+    assert "--resume" in one_line_error(run.path, task="lm", config=CONFIG)
     again = RunDir(run.path, task="lm", config=json.loads(json.dumps(CONFIG)), resume=True)  # tuples == lists
     assert again.resumed and [r["step"] for r in again.read_metrics()] == [1, 2]
     assert assert_consistent(load(again.last)) == 2

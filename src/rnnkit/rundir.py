@@ -41,10 +41,11 @@ class RunDir:
         if found is not None and not overwrite:
             difference = _difference(found, self.identity)
             if difference:
-                raise _error(self.path, f"holds a different run ({difference}); pass overwrite=True to replace it")
+                raise _error(self.path, f"holds a different run ({difference}); "
+                                        "overwrite it (--overwrite) to replace it")
             if not resume:
-                raise _error(self.path, "already holds this run; pass resume=True to continue it "
-                                        "or overwrite=True to start over")
+                raise _error(self.path, "already holds this run; resume it (--resume) to continue "
+                                        "or overwrite it (--overwrite) to start over")
             self.resumed = True
             return
         if found is not None:

@@ -58,4 +58,4 @@ class MemoryTask:
 
 ADDING = MemoryTask("adding", AddingRun, "the adding problem: sum the two marked values of a long sequence")
 COPY = MemoryTask("copy", CopyRun, "copy memory: repeat 10 symbols after a gap of T blanks")
-DIGITS = MemoryTask("digits", DigitsRun, "sequential digits: classify 8x8 digit images read row by row or pixel by pixel")
+DIGITS = MemoryTask("digits", DigitsRun, "sequential digits: 8x8 digit images read row by row or pixel by pixel")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from rnnkit import checkpoint as ckpt
@@ -45,6 +47,7 @@ def train(
 ) -> TrainResult:
     """Train ``task_name`` with ``cfg`` into the run directory ``out``; continue it with ``resume``."""
     task = registry.task(task_name)
+    torch.manual_seed(cfg.train.seed)  # the model's initial weights repeat with the seed
     parts = task.build(cfg, data)
     run = RunDir(out, task=task_name, config=to_dict(cfg), resume=resume, overwrite=overwrite)
     meta = {"task": task_name, "config": to_dict(cfg), "codec": parts.codec, "data": data}
@@ -79,3 +82,18 @@ def evaluate(run: str | Path) -> tuple[dict[str, float], dict[str, float] | None
     _, cfg, model, parts, _ = load(run)
     trainer = Trainer(model, cfg.train, train=parts.train)
     return trainer.evaluate(parts.test or parts.valid), parts.baseline
+
+
+def diagnose(run: str | Path, *, out_dir: str | Path | None = None) -> dict:
+    """Gradient flow of a trained run's model on one test batch: gradient_flow.png and .json written
+    beside the run (or to ``out_dir``)."""
+    from rnnkit.train.diagnostics import gradient_flow, plot_gradient_flow
+
+    _, _, model, parts, _ = load(run)
+    batch = next(iter((parts.test or parts.valid or parts.train).batches(0)))
+    report = gradient_flow(model, batch)
+    out = Path(out_dir or run)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gradient_flow.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")
+    plot_gradient_flow(report, out / "gradient_flow.png")
+    return report
