@@ -111,9 +111,9 @@ class LayersConfig:
     shapes: tuple[tuple[int, int, int, int], ...] = ((100, 32, 64, 256), (200, 64, 128, 512))  # (T, B, I, H)
     mingru_steps: tuple[int, ...] = (128, 512, 2048)  # T for minGRU against torch.nn.GRU
     mingru_size: tuple[int, int, int] = (32, 64, 256)  # (B, I, H) for minGRU
-    repeats: int = 5
+    repeats: int = 10
     warmup: int = 1
-    min_time: float = 0.1  # seconds: short steps are timed several at a time, for a steadier clock
+    min_time: float = 0.25  # seconds: short steps are timed several at a time, for a steadier clock
     gemm_size: int = 2048
     seed: int = 0
 

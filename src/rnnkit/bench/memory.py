@@ -136,11 +136,11 @@ class MemoryConfig:
     ``threads``: torch's intra-op threads while the benchmark runs (None leaves torch's setting). One by
     default: the matrix products of a (32, 128) recurrent step are too small to gain from a second thread,
     and on a shared two-core machine OpenMP's barriers made two threads up to ten times slower (measured).
-    ``steps`` = 500 keeps the default run (5 cells x 4 lengths) under 30 minutes on two busy CPU cores: it took
-    11 and 13 minutes at load averages 3.5 and 6.5; LSTM and GRU solve every length by then.
+    ``steps`` = 1000 keeps the default run (5 cells x 4 lengths) under 30 minutes: 500 updates took 6 minutes
+    on an otherwise idle two-core machine (11 and 13 at load averages 3.5 and 6.5).
     """
 
-    steps: int = 500
+    steps: int = 1000
     lengths: tuple[int, ...] = (25, 50, 100, 200)
     cells: tuple[str, ...] = ("rnn", "lstm", "gru", "mingru", "irnn")
     hidden_size: int = 128

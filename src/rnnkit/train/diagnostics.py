@@ -68,13 +68,17 @@ def gradient_flow(model: nn.Module, batch: Batch, *, state: State | None = None)
 
 
 def _layer_report(rec: Recording, name: str, mask: Tensor) -> dict:
-    norms = [_grad_norm(s) for s in rec.states[1:]]  # states[0] is the initial state: t = 1..T follow
-    status, verdict, ratio = judge(norms)
+    norms = [_grad_norm(s[:1]) for s in rec.states[1:]]  # states[0] is the initial state: t = 1..T follow
+    # The verdict reads the whole state: an LSTM carries its memory in c, and dL/dc_t is what survives
+    # the lag (dL/dh_t alone drops right after t = T, where h reaches the loss only through the gates).
+    state_norms = [_grad_norm(s) for s in rec.states[1:]]
+    status, verdict, ratio = judge(state_norms)
     return {
         "name": name,
         "cell": type(rec.layer.cell).__name__,
         "steps": len(norms),
         "grad_norm": [_plain(n) for n in norms],
+        "state_grad_norm": [_plain(n) for n in state_norms],
         "ratio": _plain(ratio),
         "status": status,
         "verdict": verdict,
@@ -83,8 +87,9 @@ def _layer_report(rec: Recording, name: str, mask: Tensor) -> dict:
 
 
 def _grad_norm(state: State) -> float:
-    h = state[0]  # the first state tensor: h (the output state) for every cell
-    return 0.0 if h.grad is None else float(h.grad.norm())
+    """The norm of dL/d(state tensors) over all of ``state`` (h alone for ``state[:1]``)."""
+    grads = [t.grad for t in state if t.grad is not None]
+    return float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads]))) if grads else 0.0
 
 
 def judge(norms: list[float]) -> tuple[str, str, float]:
@@ -177,11 +182,11 @@ def plot_gradient_flow(report: dict, path: str | Path) -> Path:
 def draw_flow(ax, report: dict, *, label: str | None = None) -> None:
     """The gradient-norm curves of ``report`` on ``ax`` (log y); ``label`` prefixes each line's name."""
     for layer in report["layers"]:
-        norms = [math.nan if n is None else n for n in layer["grad_norm"]]
+        norms = [math.nan if n is None else n for n in layer["state_grad_norm"]]
         name = f"{label}: " if label else ""
         ax.plot(range(1, len(norms) + 1), norms, label=f"{name}{layer['name']} ({layer['status']})")
     ax.set_yscale("log")
-    ax.set(xlabel="step t", ylabel="||dL/dh_t||", title=f"gradient flow (loss {_fmt(report['loss'])})")
+    ax.set(xlabel="step t", ylabel="||dL/d state_t||  (h; h and c for LSTM)", title=f"gradient flow (loss {_fmt(report['loss'])})")
     ax.legend(fontsize="small")
 
 

@@ -123,6 +123,7 @@ class Trainer:
         self.nan_steps = self.nan_streak = 0
         self.history: list[dict] = []
         self.stopped = ""
+        self.tensorboard = _tensorboard(run) if cfg.tensorboard else None
 
     # ---- the loop --------------------------------------------------------------------------------
     def fit(self) -> list[dict]:
@@ -264,6 +265,10 @@ class Trainer:
         self.history.append(record)
         if self.run is not None:
             self.run.log(record)
+        if self.tensorboard is not None:
+            for name, value in record.items():
+                if isinstance(value, (int, float)) and name != "step":
+                    self.tensorboard.add_scalar(name, value, record["step"])
         for hook in hooks:
             hook(self, record)
 
@@ -306,3 +311,14 @@ class Trainer:
         self.step, self.epoch, self.position = loop["step"], loop["epoch"], loop["position"]
         self.nan_steps, self.nan_streak = loop["nan_steps"], loop["nan_streak"]
         self.schedule = optim.ScheduleState(**data["schedule"])
+
+
+def _tensorboard(run: RunDir | None):
+    """A TensorBoard writer logging into the run directory, if the tensorboard package is installed."""
+    if run is None:
+        raise ValueError("tensorboard=true needs a run directory to write into")
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ValueError("tensorboard=true needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter(log_dir=str(run.path / "tensorboard"))
