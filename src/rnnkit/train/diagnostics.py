@@ -186,7 +186,7 @@ def draw_flow(ax, report: dict, *, label: str | None = None) -> None:
         name = f"{label}: " if label else ""
         ax.plot(range(1, len(norms) + 1), norms, label=f"{name}{layer['name']} ({layer['status']})")
     ax.set_yscale("log")
-    ax.set(xlabel="step t", ylabel="||dL/d state_t||  (h; h and c for LSTM)", title=f"gradient flow (loss {_fmt(report['loss'])})")
+    ax.set(xlabel="step t", ylabel="||dL/d state_t||", title=f"gradient flow (loss {_fmt(report['loss'])})")
     ax.legend(fontsize="small")
 
 
