@@ -35,7 +35,7 @@ def check_layers_report(path: Path) -> None:
     results = report["results"]
     assert [(r["block"], r["T"], r["name"]) for r in results] == expected  # one result per configuration
     for r in results:
-        for key in ("tokens_per_s", "baseline_tokens_per_s", "seconds_per_step", "gflops", "ratio"):
+        for key in ("tokens_per_s", "baseline_tokens_per_s", "seconds_per_step", "gflops", "gemm_gflops", "ratio"):
             assert r[key] > 0, (r["name"], key)
         assert r["ratio"] == pytest.approx(r["tokens_per_s"] / r["baseline_tokens_per_s"])
         assert r["tokens_per_s"] == pytest.approx(r["B"] * r["T"] / r["seconds_per_step"])

@@ -166,8 +166,7 @@ def test_lstm_overfits_one_small_batch():
     assert history[-1]["loss"] < 0.02 * history[0]["loss"]
 
 
-def test_fp16_needs_a_gpu():
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
-    with pytest.raises(ValueError, match="fp16"):
-        Trainer(model(), cfg(precision="fp16"), train=Source([]))
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_mixed_precision_needs_a_gpu(precision):
+    with pytest.raises(ValueError, match=f"precision='{precision}' needs a CUDA device"):
+        Trainer(model(), cfg(precision=precision, device="cpu"), train=Source([]))

@@ -80,6 +80,7 @@ def _torch(cls: type[nn.RNNBase]) -> Callable[[int, int], nn.Module]:
 
 
 GEMM = "fp32 GEMM"
+DISTURBED = 0.75  # a block whose GEMM ran below this share of the median GEMM speed is flagged
 TORCH_LSTM = Contender("torch.nn.LSTM (fused)", _torch(nn.LSTM), 4)
 TORCH_GRU = Contender("torch.nn.GRU (fused)", _torch(nn.GRU), 3)
 BLOCKS: dict[str, tuple[Contender, tuple[Contender, ...]]] = {
@@ -227,6 +228,7 @@ def config_from_args(args) -> LayersConfig:
 
 def render(data: dict) -> list:
     """The results table, each block led by its baseline, then a few lines on the machine and the targets."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="rnnkit bench layers: training step (forward + backward)", title_justify="left")
@@ -241,11 +243,18 @@ def render(data: dict) -> list:
             if previous is not None:
                 table.add_section()
             share = f"{100 * r['baseline_gemm_fraction']:.0f}%"
-            table.add_row(r["baseline"], shape, base, base, "1.00x", "", share, r["baseline_kernel"], style="dim")
+            row = (escape(r["baseline"]), shape, base, base, "1.00x", "", share, escape(r["baseline_kernel"]))
+            table.add_row(*row, style="dim")
             previous = (r["block"], shape)
         rate, share = f"{r['tokens_per_s']:,.0f}", f"{100 * r['gemm_fraction']:.0f}%"
-        table.add_row(r["name"], shape, rate, base, f"{r['ratio']:.2f}x", _target(r), share, r["kernel"])
+        table.add_row(
+            escape(r["name"]), shape, rate, base, f"{r['ratio']:.2f}x", _target(r), share, escape(r["kernel"])
+        )
     return [table, *_summary(data)]
+
+
+def _block(r: dict) -> str:
+    return f"{r['block']} T,B,I,H={r['T']},{r['B']},{r['I']},{r['H']}"
 
 
 def _target(r: dict) -> str:
@@ -257,19 +266,25 @@ def _target(r: dict) -> str:
 
 def _summary(data: dict) -> list[str]:
     m, results = data["machine"], data["results"]
-    fused = {(r["T"], r["B"], r["I"], r["H"]): r["baseline_gemm_fraction"] for r in results if r["block"] == "lstm"}
-    reach = ", ".join(f"{100 * f:.0f}% at T,B,I,H={','.join(map(str, shape))}" for shape, f in fused.items())
-    judged = [r for r in results if r["passed"] is not None]
     load = (m["load_average_1min"], m["load_average_1min_end"])
-    busy = None not in load and max(load) > m["cores"]
-    return [
+    lines = [
         f"machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} on {m['torch_threads']} threads, "
         f"oneDNN {'yes' if m['onednn'] else 'no'}"
-        + ("" if None in load else f", load average {load[0]:.1f} at the start and {load[1]:.1f} at the end"),
-        *(["[yellow]other processes shared the CPU with this run: expect noisy figures[/]"] if busy else []),
+        + ("" if None in load else f", load average {load[0]:.1f} at the start and {load[1]:.1f} at the end")
+    ]
+    if None not in load and max(load) > m["cores"]:
+        lines.append("[yellow]other processes shared the CPU with this run: expect noisy figures[/]")
+    # The GEMM timed in each block is a load gauge: well below its median, something else had the CPU.
+    disturbed = sorted({_block(r) for r in results if r["gemm_gflops"] < DISTURBED * m["gemm_fp32_gflops"]})
+    if disturbed:
+        lines.append(f"[yellow]disturbed (GEMM below {DISTURBED:.0%} of its median): {'; '.join(disturbed)}[/]")
+    fused = {_block(r): r["baseline_gemm_fraction"] for r in results if r["block"] == "lstm"}
+    reach = ", ".join(f"{100 * f:.0f}% at {block.removeprefix('lstm ')}" for block, f in fused.items())
+    judged = [r for r in results if r["passed"] is not None]
+    return lines + [
         f"fp32 GEMM ({m['gemm_size']}x{m['gemm_size']} matmul, timed in every block, median): "
-        f"{m['gemm_fp32_gflops']:.0f} GFLOP/s; "
-        f"share of it reached by the {TORCH_LSTM.name} training step: {reach or 'n/a'}",
+        f"{m['gemm_fp32_gflops']:.0f} GFLOP/s; share of it reached by the {TORCH_LSTM.name} training step: "
+        + (reach or "n/a"),
         f"targets met: {sum(r['passed'] for r in judged)} of {len(judged)}; tokens/s is the median of "
         f"{results[0]['repeats'] if results else 0} interleaved repeats",
     ]

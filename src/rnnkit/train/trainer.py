@@ -107,8 +107,9 @@ class Trainer:
     ):
         self.cfg = cfg
         self.device = torch.device(cfg.device)
-        if cfg.precision == "fp16" and self.device.type != "cuda":
-            raise ValueError("precision='fp16' needs a CUDA device; use 'bf16' or 'fp32' on the CPU")
+        if cfg.precision != "fp32" and self.device.type != "cuda":
+            # CPU autocast hands oneDNN's fused RNN kernels mixed bf16/fp32 operands, which they refuse
+            raise ValueError(f"precision={cfg.precision!r} needs a CUDA device; train in 'fp32' on the CPU")
         torch.manual_seed(cfg.seed)
         self.model = model.to(self.device)
         self.optimizer = optim.build_optimizer(model, cfg)
