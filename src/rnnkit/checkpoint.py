@@ -31,9 +31,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import safetensors
-import safetensors.torch
 import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
 from torch import Tensor
 
 import rnnkit
@@ -144,7 +144,7 @@ def _tensor_bytes(path: Path, tensors: Mapping[str, Tensor]) -> bytes:
         storages.add(ptr)
         ready[name] = tensor
     try:
-        return safetensors.torch.save(ready)
+        return save_tensors(ready)
     except (ValueError, RuntimeError, TypeError) as err:
         raise _error(path, f"cannot write tensors: {err}") from None
 
@@ -291,7 +291,7 @@ def _looks_pickled(data: bytes) -> bool:
 
 def _parse_tensors(where: Path, name: str, data: bytes) -> dict[str, Tensor]:
     try:
-        return safetensors.torch.load(data)
+        return load_tensors(data)  # safetensors: a JSON header and raw bytes, never a pickle
     except Exception as err:  # safetensors raises its own SafetensorError, and others on odd headers
         raise _error(where, f"{name} is not a valid safetensors file: {err}") from None
 
