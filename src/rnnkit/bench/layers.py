@@ -10,13 +10,16 @@ the baseline measured in the same block.
     gru      torch.nn.GRU     rnnkit fast path, rnnkit reference loop
     mingru   torch.nn.GRU     rnnkit.MinGRU, at several sequence lengths
 
+Targets, shown pass/fail: fast paths >= 0.95x torch, the reference LSTM loop >= 0.75x, the layer-norm LSTM
+>= 0.5x, minGRU >= 2x torch.nn.GRU from T = 2048 on. An fp32 GEMM timed in every block gives each layer's
+share of the machine's matrix-product speed, and flags blocks that other load disturbed.
+
 The benchmark only calls the public layers, so faster kernels behind them show up here unchanged; each row
 records the ``kernel`` string its layer reported.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -80,7 +83,7 @@ def _torch(cls: type[nn.RNNBase]) -> Callable[[int, int], nn.Module]:
 
 
 GEMM = "fp32 GEMM"
-DISTURBED = 0.75  # a block whose GEMM ran below this share of the median GEMM speed is flagged
+DISTURBED = 0.75  # a block whose GEMM ran below this share of the best block's is flagged as disturbed
 TORCH_LSTM = Contender("torch.nn.LSTM (fused)", _torch(nn.LSTM), 4)
 TORCH_GRU = Contender("torch.nn.GRU (fused)", _torch(nn.GRU), 3)
 BLOCKS: dict[str, tuple[Contender, tuple[Contender, ...]]] = {
@@ -145,7 +148,8 @@ def run(config: LayersConfig = LayersConfig(), *, on_sample: Callable[[str], Non
         results += rows
         gemms.append(rows[0]["gemm_gflops"])
     machine["load_average_1min_end"] = load_average()
-    machine["gemm_fp32_gflops"] = statistics.median(gemms)  # each block timed it beside its layers
+    # Each block timed the GEMM beside its layers; the best block is the one least disturbed by other load.
+    machine["gemm_fp32_gflops"] = max(gemms)
     machine["gemm_size"] = config.gemm_size
     return report("layers", machine, results)
 
@@ -274,15 +278,15 @@ def _summary(data: dict) -> list[str]:
     ]
     if None not in load and max(load) > m["cores"]:
         lines.append("[yellow]other processes shared the CPU with this run: expect noisy figures[/]")
-    # The GEMM timed in each block is a load gauge: well below its median, something else had the CPU.
+    # The GEMM timed in each block is a load gauge: well below its best, something else had the CPU.
     disturbed = sorted({_block(r) for r in results if r["gemm_gflops"] < DISTURBED * m["gemm_fp32_gflops"]})
     if disturbed:
-        lines.append(f"[yellow]disturbed (GEMM below {DISTURBED:.0%} of its median): {'; '.join(disturbed)}[/]")
+        lines.append(f"[yellow]disturbed (GEMM below {DISTURBED:.0%} of its best): {'; '.join(disturbed)}[/]")
     fused = {_block(r): r["baseline_gemm_fraction"] for r in results if r["block"] == "lstm"}
     reach = ", ".join(f"{100 * f:.0f}% at {block.removeprefix('lstm ')}" for block, f in fused.items())
     judged = [r for r in results if r["passed"] is not None]
     return lines + [
-        f"fp32 GEMM ({m['gemm_size']}x{m['gemm_size']} matmul, timed in every block, median): "
+        f"fp32 GEMM ({m['gemm_size']}x{m['gemm_size']} matmul, best of the blocks): "
         f"{m['gemm_fp32_gflops']:.0f} GFLOP/s; share of it reached by the {TORCH_LSTM.name} training step: "
         + (reach or "n/a"),
         f"targets met: {sum(r['passed'] for r in judged)} of {len(judged)}; tokens/s is the median of "
