@@ -125,6 +125,7 @@ def test_bad_json_path_console_script(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_demo_says_not_built_yet(capsys):
-    assert main(["demo"]) == 0
-    assert "not built yet" in capsys.readouterr().out
+def test_demo_refuses_an_existing_run_directory(tmp_path, capsys):
+    (tmp_path / "taken").mkdir()
+    assert main(["demo", "--out", str(tmp_path / "taken")]) == 2
+    assert "already exists" in capsys.readouterr().err

@@ -31,11 +31,82 @@ class _Parser(argparse.ArgumentParser):
 
 # ---- demo --------------------------------------------------------------------------------------------
 def demo_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--minutes", type=float, default=2.0, help="training time (default 2)")
+    parser.add_argument("--out", metavar="DIR", help="run directory (default runs/demo, or the next free runs/demo-N)")
 
 
 def demo(args: argparse.Namespace) -> int:
-    print("not built yet: the next-word demo arrives with the language-model task")
+    from rnnkit.demo import run_demo
+
+    if args.minutes <= 0:
+        raise UsageError(f"rnnkit demo: --minutes must be positive, got {args.minutes}")
+    out = Path(args.out) if args.out else _free_run_dir(Path("runs/demo"))
+    if out.exists():
+        raise UsageError(f"rnnkit demo: {out} already exists; choose another --out")
+    result = run_demo(out, minutes=args.minutes)
+    _print_metrics("validation", result.metrics, result.baseline, "Kneser-Ney 3-gram")
+    print("suggestions (top 3 next words):")
+    for prefix, words in result.suggestions.items():
+        print(f"  {prefix!r:28} -> " + ", ".join(f"{w} ({p:.2f})" for w, p in words))
+    lat = result.latency_ms
+    print(f"latency per keystroke, batch 1: p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms")
+    print(f"report: {result.report}")
+    print(f"model saved in {result.run}; try:")
+    print(f'  rnnkit predict {result.run} "open the file and read the"')
+    print(f'  rnnkit generate {result.run} --prime "the module" --length 40 --seed 1')
+    return 0
+
+
+def _free_run_dir(base: Path) -> Path:
+    """``base``, or ``base-2``, ``base-3``, ... : the first that does not exist, so no run is overwritten."""
+    n, path = 1, base
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+# ---- predict / generate ------------------------------------------------------------------------------
+def predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="a run directory written by rnnkit train")
+    parser.add_argument("text", nargs="+", metavar="INPUT", help="the text typed so far (several are joined by spaces)")
+    parser.add_argument("-k", "--top-k", type=int, default=5, help="how many suggestions (default 5)")
+
+
+def predict(args: argparse.Namespace) -> int:
+    from rnnkit.pipeline import from_checkpoint
+
+    pipeline = from_checkpoint(args.run)
+    text = " ".join(args.text)
+    for word, probability in pipeline.complete(text, k=args.top_k):
+        print(f"{probability:8.4f}  {word}")
+    return 0
+
+
+def generate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", metavar="RUN", help="a run directory written by rnnkit train")
+    parser.add_argument("--prime", default="", help="the text to continue (default: a document start)")
+    parser.add_argument("--length", type=int, default=200, help="tokens to generate (default 200)")
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy; higher is more varied (0.8)")
+    parser.add_argument("--top-k", type=int, help="sample only from the k most probable tokens")
+    parser.add_argument("--top-p", type=float, help="sample from the smallest set holding this probability")
+    parser.add_argument("--seed", type=int, help="the same seed gives the same text")
+    parser.add_argument("--out", metavar="FILE", help="also write the text to FILE")
+
+
+def generate(args: argparse.Namespace) -> int:
+    from rnnkit.pipeline import from_checkpoint
+
+    pipeline = from_checkpoint(args.run)
+    pieces = [args.prime]
+    print(args.prime, end="", flush=True)
+    for piece in pipeline.generate(args.prime, length=args.length, temperature=args.temperature,
+                                   top_k=args.top_k, top_p=args.top_p, seed=args.seed):
+        print(piece, end="", flush=True)
+        pieces.append(piece)
+    print()
+    if args.out:
+        Path(args.out).write_text("".join(pieces) + "\n", encoding="utf-8")
     return 0
 
 
@@ -92,20 +163,23 @@ def train(args: argparse.Namespace) -> int:
                           resume=args.resume, overwrite=args.overwrite)
     if result.stopped:
         print(result.stopped)
-    _print_metrics("test", result.test, result.baseline)
+    _print_metrics("test", result.test, result.baseline, result.baseline_name)
     print(f"run saved in {result.run} (loss curve: {result.run / 'loss.png'})")
     return 0
 
 
 def eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="a run directory written by rnnkit train")
+    parser.add_argument("--data", metavar="PATH", help="evaluate on this data instead of the run's own test split")
 
 
 def evaluate(args: argparse.Namespace) -> int:
     from rnnkit.tasks import runner
 
-    metrics, baseline = runner.evaluate(args.run)
-    _print_metrics("test", metrics, baseline)
+    if args.data is not None:
+        _check_data_path(args.data)
+    result = runner.evaluate(args.run, data=args.data)
+    _print_metrics("test", result.test, result.baseline, result.baseline_name)
     return 0
 
 
@@ -143,7 +217,7 @@ def _check_data_path(path: str) -> None:
         raise UsageError(f"{path}: the file is empty")
 
 
-def _print_metrics(title: str, metrics: dict[str, float], baseline: dict[str, float] | None) -> None:
+def _print_metrics(title: str, metrics: dict[str, float], baseline: dict[str, float] | None, name: str) -> None:
     from rich.table import Table
 
     from rnnkit.bench.common import console
@@ -152,7 +226,7 @@ def _print_metrics(title: str, metrics: dict[str, float], baseline: dict[str, fl
     table.add_column("metric")
     table.add_column("model", justify="right")
     if baseline:
-        table.add_column("input-blind baseline", justify="right")
+        table.add_column(name, justify="right")
     for name, value in metrics.items():
         row = [name, f"{value:.4f}"]
         if baseline:
@@ -167,6 +241,8 @@ COMMANDS: dict[str, Command] = {
     "demo": (demo_arguments, demo, "train the next-word predictor on the embedded default and show it"),
     "train": (train_arguments, train, "train a task into a run directory (--section.key=value overrides)"),
     "eval": (eval_arguments, evaluate, "test metrics of a trained run beside the task's baseline"),
+    "predict": (predict_arguments, predict, "next-word suggestions for typed text, with probabilities"),
+    "generate": (generate_arguments, generate, "sample text from a language model (temperature, top-k, top-p)"),
     "diagnose": (diagnose_arguments, diagnose, "gradient flow over time and gate saturation: PNG and JSON"),
     "bench": (bench_arguments, run_bench, "benchmarks, each against a baseline measured in the same run"),
 }

@@ -21,6 +21,7 @@ from types import ModuleType
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "layers": ("rnnkit.bench.layers", "training-step speed of LSTM, GRU and minGRU layers against torch.nn"),
     "memory": ("rnnkit.bench.memory", "which cells learn the adding problem as the lag T grows"),
+    "quality": ("rnnkit.bench.quality", "what a task reaches in a fixed training budget, beside a baseline"),
 }
 
 

@@ -15,6 +15,7 @@ end of one epoch into the start of the next.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -146,9 +147,21 @@ class TextStream:
         if not spans or sum(s.size for s in spans) == 0:
             raise ValueError("the text split is empty")
         self.codec, self.batch_size, self.bptt = codec, batch_size, bptt
+        self.spans = list(spans)
         self.rows = split_rows(spans, batch_size)
         self.size = sum(s.size for s in spans)
         self._cache: torch.Tensor | None = None
+
+    @property
+    def chars_per_token(self) -> float:
+        """Characters of text per token (1 for a character codec): turns nats per token into bits per
+        character. Exact for a cached corpus, estimated on the first row's first megabyte otherwise."""
+        if self.size <= CACHE_LIMIT:
+            tokens = self._encoded().numel()
+            return self._chars / tokens
+        reader = encode_spans(self.rows[0], self.codec)
+        sample = list(itertools.islice((i for ids in reader for i in ids), 1 << 18))
+        return len(self.codec.decode(sample)) / max(len(sample), 1)
 
     def batches(self, epoch: int = 0) -> Iterator[Batch]:
         if self.size <= CACHE_LIMIT:
@@ -164,6 +177,8 @@ class TextStream:
             if n < 2:
                 raise ValueError(f"the text split is too short for {self.batch_size} rows of at least 2 tokens")
             self._cache = torch.tensor([r[:n] for r in rows], dtype=torch.long)
+            total = sum(len(r) for r in rows)
+            self._chars = sum(len(p) for r in self.rows for s in r for p in s.pieces()) * n * len(rows) / total
         return self._cache
 
     def _chunks_of(self, tokens: torch.Tensor) -> Iterator[Batch]:

@@ -140,13 +140,18 @@ class Recurrent(nn.Module):
 
     def plan(self, x: Tensor) -> str:
         """Which path a call on ``x`` takes: "fused", "sequence" or "step" (always under record_states)."""
-        if _RECORDER.get() is not None:
+        if _RECORDER.get() is not None or self._single_step(x):
             return "step"
         if self.preference in ("auto", "fused") and self.fused_ok(x):
             return "fused"
         if self.preference != "step" and hasattr(self.cell, "forward_sequence"):
             return "sequence"
         return "step"
+
+    def _single_step(self, x: Tensor) -> bool:
+        """One step at inference (a keystroke, a decoding step): one cell call costs less than setting up a
+        fused kernel, and there is no backward pass for the fused kernel to speed up."""
+        return self.preference == "auto" and x.dim() == 3 and x.shape[1] == 1 and not torch.is_grad_enabled()
 
     def fused_ok(self, x: Tensor) -> bool:
         return self.cell.fused_mode is not None and not parametrize.is_parametrized(self.cell)
@@ -161,6 +166,8 @@ class Recurrent(nn.Module):
             return f"torch-fused ({lib}): standard {_FUSED_NAMES[cell.fused_mode]}"
         if self.preference in ("reference", "step") and cell.fused_mode is not None:
             why = f"kernel={self.preference!r} requested"
+        elif self._single_step(x):
+            why = "a single step at inference"
         elif parametrize.is_parametrized(cell):
             why = "parametrized weights (weight drop)"
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -12,22 +13,41 @@ from rnnkit.train.trainer import DataSource
 
 @dataclass
 class Parts:
-    """A task's model and data sources for one run config; ``baseline`` scores an input-blind guess."""
+    """A task's model and data sources for one run config.
+
+    ``baseline`` holds the metrics of a reference method on the same split (an input-blind guess, an
+    n-gram model), or a function computing them when asked; ``baseline_name`` says what it is.
+    ``extra_metrics`` derives further figures from the trainer's metrics (perplexity from a loss).
+    """
 
     model: nn.Module
     train: DataSource
     valid: DataSource | None
     test: DataSource | None = None
-    baseline: dict[str, float] | None = None
+    baseline: dict[str, float] | Callable[[], dict[str, float]] | None = None
     codec: dict | None = None
+    baseline_name: str = "input-blind baseline"
+    extra_metrics: Callable[[dict[str, float]], dict[str, float]] | None = None
+
+    def baseline_metrics(self) -> dict[str, float] | None:
+        if callable(self.baseline):
+            self.baseline = self.baseline()
+        return self.baseline
+
+    def metrics(self, raw: dict[str, float]) -> dict[str, float]:
+        return self.extra_metrics(raw) if self.extra_metrics is not None else raw
 
 
 class Task(Protocol):
     """``config_class`` is the run config dataclass (fields ``data``, ``model``, ``train``);
-    ``build(cfg, data_path)`` returns the parts; ``data_path`` is None where the task has built-in data."""
+    ``build(cfg, data_path, codec)`` returns the parts; ``data_path`` is None for the built-in data;
+    ``codec`` (a codec's ``to_dict``) is given when a trained run is evaluated on new data.
+    ``build_model(cfg, codec)`` makes the model alone, to load a checkpoint's weights into."""
 
     name: str
     description: str
     config_class: type
 
-    def build(self, cfg: Any, data_path: str | None) -> Parts: ...
+    def build(self, cfg: Any, data_path: str | None, codec: dict | None = None) -> Parts: ...
+
+    def build_model(self, cfg: Any, codec: dict | None) -> nn.Module: ...

@@ -46,14 +46,17 @@ class MemoryTask:
     def __init__(self, name: str, config_class: type, description: str):
         self.name, self.config_class, self.description = name, config_class, description
 
-    def build(self, cfg: Any, data_path: str | None) -> Parts:
+    def build(self, cfg: Any, data_path: str | None, codec: dict | None = None) -> Parts:
         if data_path is not None:
             raise ValueError(f"task {self.name!r} has built-in data; drop --data")
         fields = asdict(cfg.data)
         train = make_task(self.name, split="train", **fields)
         test = make_task(self.name, split="test", **fields)
-        model = SequenceModel(SequenceConfig(**cfg.data.model_fields(), encoder=cfg.model))
+        model = self.build_model(cfg, None)
         return Parts(model=model, train=train, valid=test, test=test, baseline=cfg.data.baseline())
+
+    def build_model(self, cfg: Any, codec: dict | None) -> SequenceModel:
+        return SequenceModel(SequenceConfig(**cfg.data.model_fields(), encoder=cfg.model))
 
 
 ADDING = MemoryTask("adding", AddingRun, "the adding problem: sum the two marked values of a long sequence")

@@ -34,6 +34,7 @@ class TrainResult:
     test: dict[str, float]
     baseline: dict[str, float] | None
     stopped: str
+    baseline_name: str = "baseline"
 
 
 def train(
@@ -58,30 +59,55 @@ def train(
     trainer.fit()
     history = run.read_metrics()
     plot_history(history, run.path / "loss.png", clip_norm=cfg.train.clip_norm)
-    test = trainer.evaluate(parts.test) if parts.test is not None else {}
-    return TrainResult(run.path, history, test, parts.baseline, trainer.stopped)
+    test = parts.metrics(trainer.evaluate(parts.test)) if parts.test is not None else {}
+    return TrainResult(run.path, history, test, parts.baseline_metrics(), trainer.stopped, parts.baseline_name)
 
 
-def load(run: str | Path, *, which: str = "best") -> tuple[str, Any, nn.Module, Parts | None, ckpt.Checkpoint]:
-    """A trained run: (task name, run config, model with its weights, parts, checkpoint). Falls back to
-    ``last`` when there is no ``best`` checkpoint."""
+@dataclass
+class Loaded:
+    """A trained run: its task name, run config, model (with its weights, in eval mode) and checkpoint."""
+
+    task: str
+    config: Any
+    model: nn.Module
+    checkpoint: ckpt.Checkpoint
+
+    @property
+    def codec(self) -> dict | None:
+        return self.checkpoint.meta.get("codec")
+
+
+def load(run: str | Path, *, which: str = "best") -> Loaded:
+    """The ``best`` checkpoint of a run directory (``last`` when there is no ``best``), needing no data."""
     path = Path(run)
+    if not path.is_dir():
+        raise ckpt.CheckpointError(f"{run}: no such run directory")
     where = path / which if ckpt.exists(path / which) else path / "last"
     checkpoint = ckpt.load(where, with_trainer=False)
     task_name = checkpoint.meta["task"]
     task = registry.task(task_name)
     cfg = from_dict(task.config_class, checkpoint.meta["config"])
-    parts = task.build(cfg, checkpoint.meta.get("data"))
-    parts.model.load_state_dict(checkpoint.model)
-    parts.model.eval()
-    return task_name, cfg, parts.model, parts, checkpoint
+    model = task.build_model(cfg, checkpoint.meta.get("codec"))
+    model.load_state_dict(checkpoint.model)
+    model.eval()
+    return Loaded(task_name, cfg, model, checkpoint)
 
 
-def evaluate(run: str | Path) -> tuple[dict[str, float], dict[str, float] | None]:
-    """Test metrics of a run's best checkpoint, with the task's baseline beside them."""
-    _, cfg, model, parts, _ = load(run)
-    trainer = Trainer(model, cfg.train, train=parts.train)
-    return trainer.evaluate(parts.test or parts.valid), parts.baseline
+def load_parts(loaded: Loaded, data: str | None = None) -> Parts:
+    """The data of a trained run (its own, or ``data`` read with the run's codec), with its model."""
+    path = data if data is not None else loaded.checkpoint.meta.get("data")
+    parts = registry.task(loaded.task).build(loaded.config, path, codec=loaded.codec)
+    parts.model = loaded.model
+    return parts
+
+
+def evaluate(run: str | Path, *, data: str | None = None) -> TrainResult:
+    """Metrics of a run's best checkpoint on its test split (or on ``data``), beside the task's baseline."""
+    loaded = load(run)
+    parts = load_parts(loaded, data)
+    trainer = Trainer(loaded.model, loaded.config.train, train=parts.train)
+    metrics = parts.metrics(trainer.evaluate(parts.test or parts.valid))
+    return TrainResult(Path(run), [], metrics, parts.baseline_metrics(), "", parts.baseline_name)
 
 
 def diagnose(run: str | Path, *, out_dir: str | Path | None = None) -> dict:
@@ -89,9 +115,10 @@ def diagnose(run: str | Path, *, out_dir: str | Path | None = None) -> dict:
     beside the run (or to ``out_dir``)."""
     from rnnkit.train.diagnostics import gradient_flow, plot_gradient_flow
 
-    _, _, model, parts, _ = load(run)
+    loaded = load(run)
+    parts = load_parts(loaded)
     batch = next(iter((parts.test or parts.valid or parts.train).batches(0)))
-    report = gradient_flow(model, batch)
+    report = gradient_flow(loaded.model, batch)
     out = Path(out_dir or run)
     out.mkdir(parents=True, exist_ok=True)
     (out / "gradient_flow.json").write_text(json.dumps(report, indent=2, allow_nan=False) + "\n")

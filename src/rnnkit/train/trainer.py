@@ -40,7 +40,8 @@ class TrainConfig:
     """Settings of the training loop. ``steps`` counts optimizer updates; each update accumulates the
     gradients of ``accumulate`` batches. ``metric`` names the validation figure that picks the best
     checkpoint and drives early stopping and the plateau schedule ("loss", or a metric such as
-    "accuracy"), with ``metric_mode`` saying whether lower or higher is better."""
+    "accuracy"), with ``metric_mode`` saying whether lower or higher is better. ``max_minutes`` stops
+    training after that much wall time in one ``fit`` call (the schedule still runs on ``steps``)."""
 
     steps: int = 1000
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -68,6 +69,7 @@ class TrainConfig:
     max_nan_steps: int = 20
     log_every: int = 10
     checkpoint_every: int | None = None
+    max_minutes: float | None = None
     progress: bool = True
     tensorboard: bool = False
 
@@ -131,8 +133,14 @@ class Trainer:
         """Train until ``cfg.steps`` updates, early stopping, or divergence; return the logged records."""
         cfg = self.cfg
         batches = self._stream()
+        deadline = None if cfg.max_minutes is None else time.perf_counter() + 60 * cfg.max_minutes
         with Progress(total=cfg.steps, start=self.step, enabled=cfg.progress) as bar:
             while self.step < cfg.steps and not self.stopped:
+                if deadline is not None and time.perf_counter() > deadline:
+                    self.stopped = f"time budget of {cfg.max_minutes:g} minutes reached at step {self.step}"
+                    if self.valid_data is not None:
+                        self.evaluate_and_checkpoint()
+                    break
                 record = self.train_step([next(batches) for _ in range(cfg.accumulate)])
                 bar.update(self.step, record)
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
@@ -225,10 +233,8 @@ class Trainer:
             for name, value in out.metrics.items():
                 sums[name] = sums.get(name, 0.0) + float(value)
             weight += out.weight
-        result = {name: value / max(weight, 1e-12) for name, value in sums.items()}
-        if "correct" in result:
-            result["accuracy"] = result.pop("correct")
-        return result
+        rename = {"correct": "accuracy"}
+        return {rename.get(name, name): value / max(weight, 1e-12) for name, value in sums.items()}
 
     def evaluate_and_checkpoint(self) -> dict:
         metrics = self.evaluate()

@@ -1,0 +1,127 @@
+"""Task ``lm``: next-token language models on any UTF-8 text, beside a Kneser-Ney n-gram baseline.
+
+``rnnkit train lm --data PATH`` reads a file, a folder of files or a glob (the embedded default corpus,
+Python's own documentation, without ``--data``), fits the codec on the training split, and streams the
+text into truncated-BPTT batches (``rnnkit.data.streams``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from rnnkit.data.corpus import default_corpus, find_documents
+from rnnkit.data.streams import Span, TextStream, encode_spans, file_span, split_valid, text_span
+from rnnkit.data.text import Codec, CodecConfig, build_codec, codec_from_dict
+from rnnkit.models.encoder import EncoderConfig
+from rnnkit.models.language_model import LanguageModel, LMConfig
+from rnnkit.models.ngram import KneserNey
+from rnnkit.tasks.base import Parts
+from rnnkit.train.trainer import TrainConfig
+
+DEFAULT_DATA = "Python's documentation topics and standard-library docstrings"
+
+
+@dataclass
+class TextDataConfig:
+    """How text becomes batches: the codec, the validation share, B parallel streams of T-step chunks.
+    The n-gram baseline of ``ngram_order`` is fitted on at most ``baseline_tokens`` training tokens."""
+
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    valid_fraction: float = 0.1
+    batch_size: int = 32
+    bptt: int = 128
+    ngram_order: int = 3
+    baseline_tokens: int = 5_000_000
+
+
+def _lm_train_defaults() -> TrainConfig:
+    return TrainConfig(steps=4000, lr=3e-3, schedule="cosine", warmup_steps=50, eval_every=500, clip_norm=1.0)
+
+
+@dataclass
+class LMRun:
+    data: TextDataConfig = field(default_factory=TextDataConfig)
+    model: LMConfig = field(default_factory=lambda: LMConfig(
+        embed_size=64, encoder=EncoderConfig(hidden_size=512, num_layers=2)))
+    train: TrainConfig = field(default_factory=_lm_train_defaults)
+
+
+def corpus_spans(data_path: str | None) -> list[Span]:
+    """The documents of ``data_path`` (a file, folder or glob), or of the embedded default corpus."""
+    if data_path is None:
+        return [text_span(name, text) for name, text in default_corpus()]
+    return [file_span(path) for path in find_documents(data_path)]
+
+
+class LanguageModelTask:
+    name = "lm"
+    description = "next-word or next-character prediction on any text (default: Python's documentation)"
+    config_class = LMRun
+
+    def build(self, cfg: LMRun, data_path: str | None, codec: dict | None = None) -> Parts:
+        """Model, streams and n-gram baseline; the codec is fitted on the training split unless given."""
+        train_spans, valid_spans = split_valid(corpus_spans(data_path), cfg.data.valid_fraction)
+        text_codec = codec_from_dict(codec) if codec else build_codec(cfg.data.codec, _texts(train_spans))
+        d = cfg.data
+        train = TextStream(train_spans, text_codec, batch_size=d.batch_size, bptt=d.bptt)
+        valid = TextStream(valid_spans, text_codec, batch_size=min(d.batch_size, 16), bptt=d.bptt)
+        return Parts(
+            model=self.build_model(cfg, text_codec.to_dict()),
+            train=train,
+            valid=valid,
+            test=valid,
+            codec=text_codec.to_dict(),
+            baseline=lambda: text_metrics(ngram_baseline(text_codec, train_spans, valid_spans, d), text_codec, valid),
+            baseline_name=f"Kneser-Ney {cfg.data.ngram_order}-gram",
+            extra_metrics=lambda metrics: text_metrics(metrics, text_codec, valid),
+        )
+
+    def build_model(self, cfg: LMRun, codec: dict) -> LanguageModel:
+        return LanguageModel(cfg.model, codec_from_dict(codec).vocab_size)
+
+
+def _texts(spans: list[Span]):
+    for span in spans:
+        yield from span.pieces()
+
+
+def fit_ngram(codec: Codec, train: list[Span], cfg: TextDataConfig) -> KneserNey:
+    """Interpolated Kneser-Ney of ``cfg.ngram_order`` on (at most ``cfg.baseline_tokens`` of) the training split."""
+    return KneserNey(codec.vocab_size, order=cfg.ngram_order).fit(_documents(codec, train, cfg.baseline_tokens))
+
+
+def ngram_baseline(codec: Codec, train: list[Span], valid: list[Span], cfg: TextDataConfig) -> dict[str, float]:
+    """Interpolated Kneser-Ney fitted on the training split, scored like the model on the validation split."""
+    return score_ngram(fit_ngram(codec, train, cfg), codec, valid)
+
+
+def score_ngram(model: KneserNey, codec: Codec, valid: list[Span]) -> dict[str, float]:
+    """Loss (nats per token) and top-1, top-3 accuracy of ``model`` on ``valid``, never predicting <unk>."""
+    exclude = [i for i in (codec.unk_id,) if i is not None]
+    scores = model.evaluate(_documents(codec, valid, None), exclude=exclude)
+    metrics = {"loss": scores["loss"], "accuracy": scores["top1"], "top3": scores["top3"]}
+    return metrics
+
+
+def _documents(codec: Codec, spans: list[Span], limit: int | None) -> list[list[int]]:
+    docs, total = [], 0
+    for span in spans:
+        ids = [i for block in encode_spans([span], codec) for i in block]
+        docs.append(ids[: None if limit is None else limit - total])
+        total += len(docs[-1])
+        if limit is not None and total >= limit:
+            break
+    return docs
+
+
+def text_metrics(metrics: dict[str, float], codec: Codec, data: TextStream) -> dict[str, float]:
+    """Add perplexity and bits per character to a loss in nats per token."""
+    out = dict(metrics)
+    out["perplexity"] = math.exp(min(metrics["loss"], 50.0))
+    out["bits_per_char"] = metrics["loss"] / data.chars_per_token / math.log(2)
+    return out
+
+
+LM = LanguageModelTask()
+

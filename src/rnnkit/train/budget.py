@@ -1,0 +1,34 @@
+"""Training to a wall-clock budget: time the first updates, then set the number of updates so that the
+learning-rate schedule (cosine) ends when the budget does.
+
+Warmup does not depend on the total number of updates, so the updates timed during warmup follow the
+same schedule they would have followed had the total been known from the start.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from rnnkit.train.trainer import Trainer
+
+
+def fit_for(trainer: Trainer, minutes: float, *, calibration_steps: int = 20) -> float:
+    """Train ``trainer`` for about ``minutes`` of wall time; returns the seconds it took.
+
+    The first ``calibration_steps`` updates (inside warmup when ``warmup_steps`` covers them) measure
+    the speed; ``trainer.cfg.steps`` is then set to the updates that fit, and ``max_minutes`` guards the
+    rest (evaluations included). Needs ``warmup_steps >= calibration_steps`` for an exact schedule.
+    """
+    if minutes <= 0:
+        raise ValueError(f"minutes must be positive, got {minutes}")
+    budget, cfg = 60 * minutes, trainer.cfg
+    started = time.perf_counter()
+    trainer.cfg = replace(cfg, steps=trainer.step + calibration_steps, eval_every=10**9)
+    trainer.fit()
+    per_step = (time.perf_counter() - started) / calibration_steps
+    left = budget - (time.perf_counter() - started)
+    steps = trainer.step + max(1, int(left / per_step * 0.97))  # a little room for evaluations
+    trainer.cfg = replace(cfg, steps=steps, max_minutes=max(left, 1.0) / 60)
+    trainer.fit()
+    return time.perf_counter() - started
