@@ -66,3 +66,16 @@ def test_toml_files(tmp_path):
 def test_bool_is_not_an_int():
     with pytest.raises(ConfigError):
         from_dict(Model, {"hidden_size": True})
+
+
+def test_example_configs_load():
+    from pathlib import Path
+
+    from rnnkit.config import load_toml
+    from rnnkit.tasks.lm import LMRun
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    words = load_toml(LMRun, root / "lm-words.toml")
+    assert words.data.codec.type == "word" and words.model.tie_weights
+    chars = load_toml(LMRun, root / "lm-char.toml")
+    assert chars == LMRun()  # the file writes out the defaults

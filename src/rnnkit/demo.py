@@ -12,32 +12,34 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 
-from rnnkit.autocomplete import NGramScorer, Predictor, Session, keystroke_savings, next_word_accuracy
+from rnnkit.autocomplete import Predictor, Session
 from rnnkit.config import to_dict
 from rnnkit.data.text import CodecConfig, codec_from_dict
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LMConfig
 from rnnkit.rundir import RunDir
-from rnnkit.tasks.lm import LM, LMRun, TextDataConfig, corpus_spans, fit_ngram, score_ngram
+from rnnkit.tasks.lm import LM, LMRun, TextDataConfig, _lm_train_defaults, corpus_spans, validation_text
 from rnnkit.train.budget import fit_for
 from rnnkit.train.plots import plot_history
 from rnnkit.train.trainer import Trainer
 
-PREFIXES = ("the function returns a", "if the file does not", "this module provides", "raise an", "the default valu")
+PREFIXES = ("the function returns a ", "if the file does not ", "this module provides ", "raise an ",
+            "the default valu")
 EVAL_WORDS = 3000  # validation words for next-word accuracy and keystroke savings (each costs a model step)
 
 
 def demo_config() -> LMRun:
     """The demo's run config: lowercased words, a one-layer LSTM with tied embeddings, cosine schedule."""
     return LMRun(
-        data=TextDataConfig(codec=CodecConfig(type="word", max_vocab=8000, lowercase=True), batch_size=32, bptt=35),
-        model=LMConfig(embed_size=256, encoder=EncoderConfig(hidden_size=512), tie_weights=True,
-                       output_dropout=0.2),
+        data=TextDataConfig(codec=CodecConfig(type="word", max_vocab=8000, lowercase=True), batch_size=16, bptt=35),
+        model=LMConfig(embed_size=128, encoder=EncoderConfig(hidden_size=256, forget_bias=0.0), tie_weights=True,
+                       output_dropout=0.1),
+        train=replace(_lm_train_defaults(), lr=5e-3),
     )
 
 
@@ -52,9 +54,18 @@ class DemoResult:
     history: list[dict] = field(default_factory=list)
 
 
-def run_demo(out: str | Path, *, minutes: float = 2.0, say: Callable[[str], None] = print) -> DemoResult:
-    """Train, evaluate and report the demo model into the run directory ``out`` (which must not exist)."""
-    cfg = demo_config()
+def run_demo(
+    out: str | Path,
+    *,
+    minutes: float = 2.0,
+    cfg: LMRun | None = None,
+    eval_words: int = EVAL_WORDS,
+    say: Callable[[str], None] = print,
+) -> DemoResult:
+    """Train, evaluate and report the demo model into the run directory ``out`` (which must not exist).
+    ``cfg`` replaces the demo's run config; ``eval_words`` validation words score the suggestions."""
+    cfg = cfg or demo_config()
+    cfg.data.keyboard_words = eval_words
     torch.manual_seed(cfg.train.seed)
     say("reading the embedded corpus: " + "Python's documentation topics and standard-library docstrings")
     spans = corpus_spans(None)
@@ -66,20 +77,16 @@ def run_demo(out: str | Path, *, minutes: float = 2.0, say: Callable[[str], None
     meta = {"task": "lm", "config": to_dict(cfg), "codec": parts.codec, "data": None}
     trainer = Trainer(parts.model, cfg.train, train=parts.train, valid=parts.valid, run=run, meta=meta)
     say(f"training a {_describe(cfg)} for {minutes:g} minutes")
-    fit_for(trainer, minutes)
-    trainer.evaluate_and_checkpoint()
+    fit_for(trainer, minutes)  # ends with an evaluation and the best checkpoint
+    say(f"scoring the model and a Kneser-Ney trigram fitted on the same split ({eval_words:,} words for "
+        "next-word accuracy and keystroke savings)")
+    parts.model.eval()
     metrics = parts.metrics(trainer.evaluate(parts.valid))
-    say("fitting the Kneser-Ney trigram baseline on the same split")
-    ngram = fit_ngram(codec, parts.train.spans, cfg.data)
-    baseline = parts.metrics(score_ngram(ngram, codec, parts.valid.spans))
-    valid_text = _valid_text(parts.valid.spans)
-    model_predictor = Predictor(parts.model.eval(), codec)
-    ngram_predictor = Predictor(NGramScorer(ngram), codec)
-    say(f"scoring next-word suggestions on {EVAL_WORDS:,} validation words")
-    for predictor, scores in ((model_predictor, metrics), (ngram_predictor, baseline)):
-        scores.update(_keyboard_metrics(predictor, valid_text))
-    suggestions = {p: Session(model_predictor, k=3).type(p) for p in PREFIXES}
-    latency = keystroke_latency(model_predictor, valid_text[:3000])
+    baseline = parts.baseline_metrics()
+    predictor = Predictor(parts.model, codec)
+    suggestions = {p: Session(predictor, k=3).type(p) for p in PREFIXES}
+    valid_text = validation_text(parts.valid.spans, eval_words)
+    latency = keystroke_latency(predictor, valid_text[:3000])
     history = run.read_metrics()
     plot_history(history, run.path / "loss.png", clip_norm=cfg.train.clip_norm)
     report = write_demo_report(run.path, metrics, baseline, suggestions, latency, cfg)
@@ -89,24 +96,6 @@ def run_demo(out: str | Path, *, minutes: float = 2.0, say: Callable[[str], None
 def _describe(cfg: LMRun) -> str:
     e = cfg.model.encoder
     return f"{e.num_layers}-layer {e.cell.upper()} ({e.hidden_size} units, tied {cfg.model.embed_size}-d embeddings)"
-
-
-def _valid_text(spans) -> str:
-    text, words = [], 0
-    for span in spans:
-        piece = "".join(span.pieces())
-        text.append(piece)
-        words += len(piece.split())
-        if words > EVAL_WORDS:
-            break
-    return "\n\n".join(text)
-
-
-def _keyboard_metrics(predictor: Predictor, text: str) -> dict[str, float]:
-    accuracy = next_word_accuracy(predictor, text, k=(1, 3), max_words=EVAL_WORDS)
-    savings = keystroke_savings(predictor, text, k=3, max_words=EVAL_WORDS // 3)
-    return {"next_word_top1": accuracy["top1"], "next_word_top3": accuracy["top3"],
-            "keystroke_savings": savings["keystroke_savings"]}
 
 
 def keystroke_latency(predictor: Predictor, text: str) -> dict[str, float]:

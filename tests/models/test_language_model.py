@@ -71,3 +71,14 @@ def test_dropouts_only_in_training():
 def test_bidirectional_is_refused():
     with pytest.raises(ValueError, match="left to right"):
         LanguageModel(LMConfig(encoder=EncoderConfig(bidirectional=True)), 10)
+
+
+def test_never_suggested_ids_are_not_hits():
+    torch.manual_seed(0)
+    model = LanguageModel(LMConfig(encoder=EncoderConfig(hidden_size=8, num_layers=1)), 5, never_suggest=(0,)).eval()
+    with torch.no_grad():
+        model.head.bias.fill_(0.0)
+        model.head.bias[0] = 100.0  # id 0 dominates every prediction
+    ids = torch.tensor([[1, 2, 3, 4]])
+    out = model(Batch(inputs=ids, targets=torch.zeros_like(ids)))
+    assert out.metrics["correct"] == 0 and out.metrics["top3"] == 0  # id 0 is never offered

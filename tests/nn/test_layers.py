@@ -241,3 +241,17 @@ def test_record_states_gives_total_derivative_through_the_recurrence():
         _, state = top.layer.cell(calls[1].input[:, t].detach(), state)
     state[0].sum().backward()
     torch.testing.assert_close(top.states[3][0].grad, h3.grad)
+
+
+def test_one_step_at_inference_takes_the_cell_and_matches_the_fused_kernel():
+    torch.manual_seed(0)
+    layer = rnnkit.LSTM(5, 7, num_layers=2)
+    x = torch.randn(3, 1, 5)
+    fused, fused_state = layer(x)  # grad enabled: the fused kernel
+    assert "torch-fused" in layer.kernel
+    with torch.no_grad():
+        stepped, stepped_state = layer(x)
+    assert "single step" in layer.kernel
+    torch.testing.assert_close(stepped, fused.detach(), atol=1e-6, rtol=1e-5)
+    for a, b in zip(rnnkit.state.tensors(stepped_state), rnnkit.state.tensors(fused_state)):
+        torch.testing.assert_close(a, b.detach(), atol=1e-6, rtol=1e-5)

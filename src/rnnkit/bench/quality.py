@@ -51,6 +51,7 @@ def lm_config(config: QualityConfig):
 
     cfg = LMRun()
     cfg.data.ngram_order = 5  # the fair n-gram for characters looks further back than a trigram
+    cfg.data.keyboard_words = 0  # the figure is nats per character; suggestions are the demo's business
     cfg.train.eval_every = 10**9  # one evaluation, at the end
     cfg.train.progress = False
     if config.quick:

@@ -43,10 +43,13 @@ class LMConfig:
 class LanguageModel(nn.Module):
     """Next-token model over ``vocab_size`` ids. ``forward(batch, state)``: ``batch.inputs`` (B, T) ids,
     ``batch.targets`` (B, T) next ids (``IGNORE`` where not scored) -> ``Output`` with logits (B, T, V),
-    the mean cross-entropy in nats and, outside training, the top-1 and top-3 hit counts."""
+    the mean cross-entropy in nats and, outside training, the top-1 and top-3 hit counts. Ids in
+    ``never_suggest`` (such as ``<unk>``) are never counted as a prediction (a target among them is a miss),
+    as a keyboard would never offer them."""
 
-    def __init__(self, config: LMConfig, vocab_size: int):
+    def __init__(self, config: LMConfig, vocab_size: int, *, never_suggest: tuple[int, ...] = ()):
         super().__init__()
+        self.never_suggest = tuple(never_suggest)
         if config.encoder.bidirectional:
             raise ValueError("a language model reads left to right: model.encoder.bidirectional must be false")
         self.config, self.vocab_size = config, vocab_size
@@ -64,7 +67,8 @@ class LanguageModel(nn.Module):
         self.head = nn.Linear(embed_size if needs_proj else width, vocab_size)
         if config.tie_weights:
             self.head.weight = self.embed.weight  # (V, E): one matrix reads and writes words
-        nn.init.uniform_(self.embed.weight, -0.1, 0.1)
+            # a shared matrix also makes the logits: start it small (AWD-LSTM's U(-0.1, 0.1)), not N(0, 1)
+            nn.init.uniform_(self.embed.weight, -0.1, 0.1)
 
     def init_state(self, batch_size: int) -> State:
         return self.encoder.init_state(batch_size)
@@ -83,7 +87,7 @@ class LanguageModel(nn.Module):
         flat, targets = logits.reshape(-1, self.vocab_size), batch.targets.reshape(-1)
         loss = nn.functional.cross_entropy(flat, targets, ignore_index=IGNORE)
         scored = targets != IGNORE
-        metrics = {} if self.training else _hits(flat[scored], targets[scored])
+        metrics = {} if self.training else _hits(flat[scored], targets[scored], self.never_suggest)
         return Output(loss=loss, logits=logits, state=state, weight=float(scored.sum()), metrics=metrics)
 
     # ---- the generator protocol (rnnkit.models.base.Generator) --------------------------------------
@@ -109,13 +113,19 @@ class LanguageModel(nn.Module):
         return nn.functional.embedding(ids, self.embed.weight * keep)
 
 
-def _hits(logits: Tensor, targets: Tensor) -> dict[str, float]:
+def _hits(logits: Tensor, targets: Tensor, never: tuple[int, ...] = ()) -> dict[str, float]:
     """Top-1 and top-3 hits of (N, V) logits on (N,) targets, as sums (the trainer divides by weight)."""
     if targets.numel() == 0:
         return {"correct": 0.0, "top3": 0.0}
+    if never:
+        logits = logits.index_fill(1, torch.tensor(never, device=logits.device), float("-inf"))
     top = logits.topk(min(3, logits.shape[1]), dim=1).indices  # (N, 3)
-    hit = top == targets.unsqueeze(1)
+    hit = (top == targets.unsqueeze(1)) & ~_isin(targets, never).unsqueeze(1)
     return {"correct": float(hit[:, 0].sum()), "top3": float(hit.any(dim=1).sum())}
+
+
+def _isin(ids: Tensor, never: tuple[int, ...]) -> Tensor:
+    return torch.isin(ids, torch.tensor(never, dtype=ids.dtype, device=ids.device))
 
 
 @torch.no_grad()

@@ -17,7 +17,8 @@ class Parts:
 
     ``baseline`` holds the metrics of a reference method on the same split (an input-blind guess, an
     n-gram model), or a function computing them when asked; ``baseline_name`` says what it is.
-    ``extra_metrics`` derives further figures from the trainer's metrics (perplexity from a loss).
+    ``extra_metrics(metrics, model)`` derives further figures from the trainer's metrics and the model
+    (perplexity from a loss, next-word accuracy of the model's suggestions).
     """
 
     model: nn.Module
@@ -27,7 +28,7 @@ class Parts:
     baseline: dict[str, float] | Callable[[], dict[str, float]] | None = None
     codec: dict | None = None
     baseline_name: str = "input-blind baseline"
-    extra_metrics: Callable[[dict[str, float]], dict[str, float]] | None = None
+    extra_metrics: Callable[[dict[str, float], nn.Module], dict[str, float]] | None = None
 
     def baseline_metrics(self) -> dict[str, float] | None:
         if callable(self.baseline):
@@ -35,7 +36,7 @@ class Parts:
         return self.baseline
 
     def metrics(self, raw: dict[str, float]) -> dict[str, float]:
-        return self.extra_metrics(raw) if self.extra_metrics is not None else raw
+        return self.extra_metrics(raw, self.model) if self.extra_metrics is not None else raw
 
 
 class Task(Protocol):

@@ -12,21 +12,29 @@ from dataclasses import replace
 
 from rnnkit.train.trainer import Trainer
 
+WARM_STEPS = 5
+
 
 def fit_for(trainer: Trainer, minutes: float, *, calibration_steps: int = 20) -> float:
     """Train ``trainer`` for about ``minutes`` of wall time; returns the seconds it took.
 
-    The first ``calibration_steps`` updates (inside warmup when ``warmup_steps`` covers them) measure
-    the speed; ``trainer.cfg.steps`` is then set to the updates that fit, and ``max_minutes`` guards the
-    rest (evaluations included). Needs ``warmup_steps >= calibration_steps`` for an exact schedule.
+    After ``WARM_STEPS`` untimed updates, ``calibration_steps`` updates measure the speed (no evaluation
+    runs among them); ``trainer.cfg.steps`` is then set to the updates that fit, and ``max_minutes``
+    guards the rest (evaluations included). The schedule is exact when ``warmup_steps`` covers these first
+    updates; otherwise they ran on the schedule of a shorter run.
     """
     if minutes <= 0:
         raise ValueError(f"minutes must be positive, got {minutes}")
-    budget, cfg = 60 * minutes, trainer.cfg
+    budget, cfg, valid = 60 * minutes, trainer.cfg, trainer.valid_data
     started = time.perf_counter()
-    trainer.cfg = replace(cfg, steps=trainer.step + calibration_steps, eval_every=10**9)
+    trainer.valid_data = None  # no evaluation inside the timed updates
+    trainer.cfg = replace(cfg, steps=trainer.step + WARM_STEPS)
+    trainer.fit()  # the first calls are slow (kernel selection, allocation): leave them out of the timing
+    timed = time.perf_counter()
+    trainer.cfg = replace(cfg, steps=trainer.step + calibration_steps)
     trainer.fit()
-    per_step = (time.perf_counter() - started) / calibration_steps
+    per_step = (time.perf_counter() - timed) / calibration_steps
+    trainer.valid_data = valid
     left = budget - (time.perf_counter() - started)
     steps = trainer.step + max(1, int(left / per_step * 0.97))  # a little room for evaluations
     trainer.cfg = replace(cfg, steps=steps, max_minutes=max(left, 1.0) / 60)

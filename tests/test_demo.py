@@ -1,0 +1,27 @@
+"""The demo end to end on a tiny configuration: a run directory, metrics beside the n-gram, suggestions,
+latency and an HTML report."""
+
+from rnnkit.demo import PREFIXES, demo_config, run_demo
+from rnnkit.pipeline import from_checkpoint
+
+
+def test_demo_trains_scores_and_reports(tmp_path):
+    cfg = demo_config()
+    cfg.model.encoder.hidden_size, cfg.model.embed_size = 32, 16
+    cfg.data.codec.max_vocab = 500
+    cfg.data.batch_size, cfg.data.bptt = 8, 16
+    lines = []
+    result = run_demo(tmp_path / "demo", minutes=0.05, cfg=cfg, eval_words=150, say=lines.append)
+    assert any("documents" in line for line in lines)
+    for scores in (result.metrics, result.baseline):
+        for name in ("loss", "perplexity", "next_word_top1", "next_word_top3", "keystroke_savings"):
+            assert name in scores
+        assert 0.0 <= scores["next_word_top1"] <= scores["next_word_top3"] <= 1.0
+    assert result.baseline["next_word_top3"] > 0.05  # the trigram has learned something real
+    assert set(result.suggestions) == set(PREFIXES)
+    assert all(len(s) == 3 for s in result.suggestions.values())
+    assert 0 < result.latency_ms["p50"] <= result.latency_ms["p99"]
+    html = result.report.read_text()
+    assert "Kneser-Ney" in html and "data:image/png;base64," in html
+    pipeline = from_checkpoint(result.run)  # the saved run loads without the corpus
+    assert len(pipeline.complete("the default ", k=2)) == 2
