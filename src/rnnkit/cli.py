@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 # ---- demo --------------------------------------------------------------------------------------------
 def demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--minutes", type=float, default=2.0, help="training time (default 2)")
+    parser.add_argument("--minutes", type=float, default=2.25, help="training time in minutes (default 2.25)")
     parser.add_argument("--out", metavar="DIR", help="run directory (default runs/demo, or the next free runs/demo-N)")
 
 

@@ -57,7 +57,7 @@ class DemoResult:
 def run_demo(
     out: str | Path,
     *,
-    minutes: float = 2.0,
+    minutes: float = 2.25,
     cfg: LMRun | None = None,
     eval_words: int = EVAL_WORDS,
     say: Callable[[str], None] = print,

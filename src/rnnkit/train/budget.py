@@ -35,8 +35,23 @@ def fit_for(trainer: Trainer, minutes: float, *, calibration_steps: int = 20) ->
     trainer.fit()
     per_step = (time.perf_counter() - timed) / calibration_steps
     trainer.valid_data = valid
-    left = budget - (time.perf_counter() - started)
-    steps = trainer.step + max(1, int(left / per_step * 0.97))  # a little room for evaluations
-    trainer.cfg = replace(cfg, steps=steps, max_minutes=max(left, 1.0) / 60)
+    # The early timing runs slow (caches, allocator) and would end the schedule minutes early: plan with
+    # it, then time a fifth of the run and plan again (the cosine shifts a little once, early on).
+    first, left = trainer.step, budget - (time.perf_counter() - started)
+    trainer.cfg = replace(_plan(cfg, first, per_step, left), max_minutes=left / 5 / 60)
+    timed = time.perf_counter()
+    trainer.fit()  # stops on the deadline, a fifth of the way
+    if not trainer.stopped.startswith("time budget"):
+        return time.perf_counter() - started  # finished early, or stopped for another reason
+    trainer.stopped = ""
+    if trainer.step > first:
+        per_step = (time.perf_counter() - timed) / (trainer.step - first)
+    trainer.cfg = _plan(cfg, trainer.step, per_step, budget - (time.perf_counter() - started))
     trainer.fit()
     return time.perf_counter() - started
+
+
+def _plan(cfg, step: int, per_step: float, left: float):
+    """``cfg`` with the updates that fit ``left`` seconds at ``per_step`` each, and a deadline."""
+    steps = step + max(1, int(left / per_step * 0.97))  # a little room for evaluations
+    return replace(cfg, steps=steps, max_minutes=max(left, 1.0) / 60)
