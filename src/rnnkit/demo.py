@@ -23,7 +23,7 @@ from rnnkit.data.text import CodecConfig, codec_from_dict
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LMConfig
 from rnnkit.rundir import RunDir
-from rnnkit.tasks.lm import LM, LMRun, TextDataConfig, _lm_train_defaults, corpus_spans, validation_text
+from rnnkit.tasks.lm import LM, LMRun, TextDataConfig, corpus_spans, lm_train_defaults, validation_text
 from rnnkit.train.budget import fit_for
 from rnnkit.train.plots import plot_history
 from rnnkit.train.trainer import Trainer
@@ -39,7 +39,7 @@ def demo_config() -> LMRun:
         data=TextDataConfig(codec=CodecConfig(type="word", max_vocab=8000, lowercase=True), batch_size=16, bptt=35),
         model=LMConfig(embed_size=128, encoder=EncoderConfig(hidden_size=256, forget_bias=0.0), tie_weights=True,
                        output_dropout=0.1),
-        train=replace(_lm_train_defaults(), lr=5e-3),
+        train=replace(lm_train_defaults(), lr=5e-3),
     )
 
 

@@ -39,7 +39,7 @@ class TextDataConfig:
     keyboard_words: int = 1000
 
 
-def _lm_train_defaults() -> TrainConfig:
+def lm_train_defaults() -> TrainConfig:
     # Adam at 4e-3 with a short warmup and a cosine decay to a tenth: the setting measured best for a
     # 2x512 character model trained for minutes on two cores (README, "bench quality lm")
     return TrainConfig(steps=4000, lr=4e-3, schedule="cosine", warmup_steps=25, min_lr_ratio=0.1, eval_every=500,
@@ -55,7 +55,7 @@ def _lm_model_defaults() -> LMConfig:
 class LMRun:
     data: TextDataConfig = field(default_factory=TextDataConfig)
     model: LMConfig = field(default_factory=_lm_model_defaults)
-    train: TrainConfig = field(default_factory=_lm_train_defaults)
+    train: TrainConfig = field(default_factory=lm_train_defaults)
 
 
 def corpus_spans(data_path: str | None) -> list[Span]:
