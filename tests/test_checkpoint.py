@@ -310,7 +310,11 @@ def write_forever(path, counter):
              trainer_tensors={"m": value.clone()}, trainer={"step": counter})
 
 # Import torch once, then fork one writer per round for the test to SIGKILL (a fresh interpreter per
-# round would spend seconds importing torch each time).
+# round would spend seconds importing torch each time). One save before forking does the lazy imports
+# of saving here, once, rather than in every child.
+value = torch.zeros(2)
+save(sys.argv[1] + ".warm", model_state={"w": value}, meta={"task": "lm", "config": {}, "step": 0},
+     trainer_tensors={"m": value}, trainer={"step": 0})
 for line in sys.stdin:
     pid = os.fork()
     if pid == 0:
