@@ -308,10 +308,11 @@ def write_forever(path, counter):
         save(path, model_state={f"w{i}": value.clone() for i in range(4)},
              meta={"task": "lm", "config": {"model": {"cell": "lstm", "hidden_size": 8}}, "step": counter},
              trainer_tensors={"m": value.clone()}, trainer={"step": counter})
+        print("saved", flush=True)
 
 # Import torch once, then fork one writer per round for the test to SIGKILL (a fresh interpreter per
-# round would spend seconds importing torch each time). One save before forking does the lazy imports
-# of saving here, once, rather than in every child.
+# round would spend seconds importing torch each time). One timed save before forking does the lazy
+# imports of saving here, once; its tensors are tiny, so no thread pool starts before the fork.
 value = torch.zeros(2)
 save(sys.argv[1] + ".warm", model_state={"w": value}, meta={"task": "lm", "config": {}, "step": 0},
      trainer_tensors={"m": value}, trainer={"step": 0})
@@ -330,9 +331,7 @@ for line in sys.stdin:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork and SIGKILL")
 def test_sigkill_during_repeated_saves_leaves_one_complete_version(tmp_path):
-    started = time.perf_counter()
     path = save_version(tmp_path / "ckpt", 0, size=(512, 512))
-    save_time = max(time.perf_counter() - started, 0.02)  # kills spread over about three saves, however busy
     rng, seen, progressed, pid = random.Random(0), 0, 0, None
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
@@ -341,9 +340,14 @@ def test_sigkill_during_repeated_saves_leaves_one_complete_version(tmp_path):
             writer.stdin.write(f"{seen}\n")
             writer.stdin.flush()
             pid = int(writer.stdout.readline())
-            time.sleep(rng.uniform(0.0, 3 * save_time))
+            forked = time.perf_counter()
+            assert writer.stdout.readline().strip() == "saved"
+            save_time = time.perf_counter() - forked  # this child's own pace, however busy the machine
+            time.sleep(rng.uniform(0.0, 3 * save_time))  # the kill lands anywhere in the next saves
             os.kill(pid, signal.SIGKILL)
-            assert writer.stdout.readline().strip() == "dead"
+            while (line := writer.stdout.readline().strip()) == "saved":
+                pass
+            assert line == "dead"
             step = assert_consistent(load(path))
             assert step >= seen  # never older than what an earlier load returned
             progressed += step > seen
