@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.autocomplete import NGramScorer, Predictor, Session, keystroke_savings, next_word_accuracy
+from rnnkit.autocomplete import LMScorer, NGramScorer, Predictor, Session, keystroke_savings, next_word_accuracy
 from rnnkit.data.text import CharCodec, CodecConfig, UnknownSymbolError, build_codec
+from rnnkit.models.cache import CacheConfig
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LanguageModel, LMConfig
 from rnnkit.models.ngram import KneserNey
@@ -168,6 +169,19 @@ def test_session_equals_scratch(trained, name):
     assert session.text == "the cat sat on the mat. the cat sat on the m"
     assert_same(words, suggest(p, session.text, k=4))
     assert session.suggestions(2) == words[:2]
+
+
+@pytest.mark.parametrize("name", list(CODECS))
+def test_a_session_with_a_cache_equals_scratch_and_still_completes(trained, name):
+    codec, model = trained[name]
+    p = Predictor(LMScorer(model, cache=CacheConfig(size=30, theta=0.5, lam=0.3, warmup=5)), codec)
+    session = Session(p, k=3)
+    session.type("the cat sat on the mat. the mot")
+    session.backspace(3)
+    words = session.type("cat sat on the ")
+    assert_same(words, suggest(p, session.text))
+    assert words[0][0] == "mat"
+    assert session._cursor.memory is not None and len(session._cursor.memory) > 5
 
 
 def test_backspace_across_a_word_boundary_steps_nothing(trained):

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.autocomplete import Predictor, Session
+from rnnkit.autocomplete import LMScorer, Predictor, Session, next_word_accuracy
 from rnnkit.config import to_dict
 from rnnkit.data.text import CodecConfig, codec_from_dict
+from rnnkit.models.cache import CacheConfig
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LMConfig
 from rnnkit.rundir import RunDir
@@ -30,15 +31,17 @@ from rnnkit.train.trainer import Trainer
 
 PREFIXES = ("the function returns a ", "if the file does not ", "this module provides ", "raise an ",
             "the default valu")
-EVAL_WORDS = 3000  # validation words for next-word accuracy and keystroke savings (each costs a model step)
+EVAL_WORDS = 4000  # validation words for next-word accuracy and keystroke savings (each costs a model step)
 
 
 def demo_config() -> LMRun:
-    """The demo's run config: lowercased words, a one-layer LSTM with tied embeddings, cosine schedule."""
+    """The demo's run config: lowercased words, a one-layer LSTM with tied embeddings and a continuous
+    cache of the last 500 words (``theta`` and ``lam`` chosen on the validation split: the top-3 accuracy
+    varied by under 0.01 over theta 0.2 to 0.5, lam 0.15 to 0.25 and sizes 200 to 3000), cosine schedule."""
     return LMRun(
         data=TextDataConfig(codec=CodecConfig(type="word", max_vocab=8000, lowercase=True), batch_size=16, bptt=35),
         model=LMConfig(embed_size=128, encoder=EncoderConfig(hidden_size=256, forget_bias=0.0), tie_weights=True,
-                       output_dropout=0.1),
+                       output_dropout=0.1, cache=CacheConfig(size=500, theta=0.3, lam=0.25)),
         train=replace(lm_train_defaults(), lr=5e-3),
     )
 
@@ -83,9 +86,11 @@ def run_demo(
     parts.model.eval()
     metrics = parts.metrics(trainer.evaluate(parts.valid))
     baseline = parts.baseline_metrics()
+    valid_text = validation_text(parts.valid.spans, eval_words)
+    plain = Predictor(LMScorer(parts.model, cache=CacheConfig(size=0)), codec)  # the same model, no cache
+    metrics["next_word_top3_without_cache"] = next_word_accuracy(plain, valid_text, max_words=eval_words)["top3"]
     predictor = Predictor(parts.model, codec)
     suggestions = {p: Session(predictor, k=3).type(p) for p in PREFIXES}
-    valid_text = validation_text(parts.valid.spans, eval_words)
     latency = keystroke_latency(predictor, valid_text[:3000])
     history = run.read_metrics()
     plot_history(history, run.path / "loss.png", clip_norm=cfg.train.clip_norm)
@@ -95,7 +100,9 @@ def run_demo(
 
 def _describe(cfg: LMRun) -> str:
     e = cfg.model.encoder
-    return f"{e.num_layers}-layer {e.cell.upper()} ({e.hidden_size} units, tied {cfg.model.embed_size}-d embeddings)"
+    cache = f", a cache of {cfg.model.cache.size} words" if cfg.model.cache.size else ""
+    return (f"{e.num_layers}-layer {e.cell.upper()} ({e.hidden_size} units, tied {cfg.model.embed_size}-d "
+            f"embeddings{cache})")
 
 
 def keystroke_latency(predictor: Predictor, text: str) -> dict[str, float]:
@@ -113,7 +120,8 @@ def keystroke_latency(predictor: Predictor, text: str) -> dict[str, float]:
 def write_demo_report(run: Path, metrics, baseline, suggestions, latency, cfg: LMRun) -> Path:
     from rnnkit.report import Section, Table, write_report
 
-    names = ["loss", "perplexity", "accuracy", "top3", "next_word_top1", "next_word_top3", "keystroke_savings"]
+    names = ["loss", "perplexity", "accuracy", "top3", "cache_perplexity", "cache_top3", "next_word_top1",
+             "next_word_top3", "next_word_top3_without_cache", "keystroke_savings"]
     rows = [[n, metrics[n], baseline.get(n, "-")] for n in names if n in metrics]
     typed = [[p, ", ".join(f"{w} ({q:.2f})" for w, q in s)] for p, s in suggestions.items()]
     return write_report(run / "report.html", title="rnnkit demo: next-word prediction", sections=[

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from rnnkit.batch import IGNORE, Batch
 from rnnkit.models.base import Output
+from rnnkit.models.cache import CacheConfig
 from rnnkit.models.encoder import EncoderConfig, build_encoder
 from rnnkit.nn.dropout import LockedDropout, weight_drop
 from rnnkit.state import State
@@ -28,7 +29,8 @@ class LMConfig:
     maps the encoder output to ``embed_size`` first. The dropouts follow AWD-LSTM (Merity et al. 2017):
     ``embed_dropout`` drops whole words from the embedding matrix (sec. 4.3), ``input_dropout`` and
     ``output_dropout`` are locked (one mask a sequence) on the encoder's input and output, and
-    ``weight_drop`` is DropConnect on every hidden-to-hidden matrix (sec. 2).
+    ``weight_drop`` is DropConnect on every hidden-to-hidden matrix (sec. 2). ``cache`` adds a continuous
+    cache at use time (not in training): recent words of the same text become more likely.
     """
 
     embed_size: int = 0
@@ -38,6 +40,7 @@ class LMConfig:
     input_dropout: float = 0.0
     output_dropout: float = 0.0
     weight_drop: float = 0.0
+    cache: CacheConfig = field(default_factory=CacheConfig)
 
 
 class LanguageModel(nn.Module):
@@ -73,13 +76,19 @@ class LanguageModel(nn.Module):
     def init_state(self, batch_size: int) -> State:
         return self.encoder.init_state(batch_size)
 
-    def logits(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
-        """(B, T) ids -> ((B, T, V) logits, final state)."""
+    def features(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """(B, T) ids -> ((B, T, D) vectors the softmax layer reads, final state). They are the keys and
+        queries of the continuous cache (``rnnkit.models.cache``)."""
         x = self.input_dropout(self._embed(ids))  # (B, T, E)
         y, state = self.encoder(x, state)  # (B, T, H)
         y = self.output_dropout(y)
         if self.proj is not None:
             y = self.proj(y)
+        return y, state
+
+    def logits(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+        """(B, T) ids -> ((B, T, V) logits, final state)."""
+        y, state = self.features(ids, state)
         return self.head(y), state
 
     def forward(self, batch: Batch, state: State | None = None) -> Output:
@@ -87,7 +96,7 @@ class LanguageModel(nn.Module):
         flat, targets = logits.reshape(-1, self.vocab_size), batch.targets.reshape(-1)
         loss = nn.functional.cross_entropy(flat, targets, ignore_index=IGNORE)
         scored = targets != IGNORE
-        metrics = {} if self.training else _hits(flat[scored], targets[scored], self.never_suggest)
+        metrics = {} if self.training else top_hits(flat[scored], targets[scored], self.never_suggest)
         return Output(loss=loss, logits=logits, state=state, weight=float(scored.sum()), metrics=metrics)
 
     # ---- the generator protocol (rnnkit.models.base.Generator) --------------------------------------
@@ -113,7 +122,7 @@ class LanguageModel(nn.Module):
         return nn.functional.embedding(ids, self.embed.weight * keep)
 
 
-def _hits(logits: Tensor, targets: Tensor, never: tuple[int, ...] = ()) -> dict[str, float]:
+def top_hits(logits: Tensor, targets: Tensor, never: tuple[int, ...] = ()) -> dict[str, float]:
     """Top-1 and top-3 hits of (N, V) logits on (N,) targets, as sums (the trainer divides by weight)."""
     if targets.numel() == 0:
         return {"correct": 0.0, "top3": 0.0}

@@ -8,18 +8,23 @@ text into truncated-BPTT batches (``rnnkit.data.streams``).
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
+
+import torch
 
 from rnnkit.autocomplete import NGramScorer, Predictor, keystroke_savings, next_word_accuracy
 from rnnkit.data.corpus import default_corpus, find_documents
 from rnnkit.data.streams import Span, TextStream, encode_spans, file_span, split_valid, text_span
 from rnnkit.data.text import Codec, CodecConfig, build_codec, codec_from_dict
+from rnnkit.models.cache import CacheConfig, document_log_probs
 from rnnkit.models.encoder import EncoderConfig
-from rnnkit.models.language_model import LanguageModel, LMConfig
+from rnnkit.models.language_model import LanguageModel, LMConfig, top_hits
 from rnnkit.models.ngram import KneserNey
 from rnnkit.tasks.base import Parts
 from rnnkit.train.trainer import TrainConfig
 
+CACHE_SEGMENT = 2048  # tokens read at a time when scoring with the cache
 DEFAULT_DATA = "Python's documentation topics and standard-library docstrings"
 
 
@@ -27,8 +32,8 @@ DEFAULT_DATA = "Python's documentation topics and standard-library docstrings"
 class TextDataConfig:
     """How text becomes batches: the codec, the validation share, B parallel streams of T-step chunks.
     The n-gram baseline of ``ngram_order`` is fitted on at most ``baseline_tokens`` training tokens.
-    Next-word accuracy and keystroke savings are scored on the first ``keyboard_words`` validation words
-    (a third of them for keystroke savings; 0 skips both)."""
+    Next-word accuracy and keystroke savings are scored on about ``keyboard_words`` validation words, in
+    whole documents spread over the split (a third of them for keystroke savings; 0 skips both)."""
 
     codec: CodecConfig = field(default_factory=CodecConfig)
     valid_fraction: float = 0.1
@@ -85,13 +90,18 @@ class LanguageModelTask:
             codec=text_codec.to_dict(),
             baseline=lambda: self.baseline(text_codec, train_spans, valid, d),
             baseline_name=f"Kneser-Ney {cfg.data.ngram_order}-gram",
-            extra_metrics=lambda metrics, model: self.metrics(metrics, Predictor(model, text_codec), valid, d),
+            extra_metrics=lambda metrics, model: self.metrics(metrics, Predictor(model, text_codec), valid, d, model),
         )
 
     @staticmethod
-    def metrics(metrics: dict, predictor: Predictor, valid: TextStream, d: TextDataConfig) -> dict[str, float]:
-        """The evaluation's loss and hits, plus perplexity, bits per character and the keyboard metrics."""
+    def metrics(
+        metrics: dict, predictor: Predictor, valid: TextStream, d: TextDataConfig, model: LanguageModel | None = None
+    ) -> dict[str, float]:
+        """The evaluation's loss and hits, plus perplexity, bits per character, the scores with the model's
+        continuous cache if it has one, and the keyboard metrics (with the cache)."""
         out = text_metrics(metrics, predictor.codec, valid)
+        if model is not None and model.config.cache.size:
+            out.update(cache_metrics(model, predictor.codec, valid.spans, model.config.cache))
         if d.keyboard_words:
             out.update(keyboard_metrics(predictor, valid.spans, d.keyboard_words))
         return out
@@ -135,9 +145,40 @@ def _documents(codec: Codec, spans: list[Span], limit: int | None) -> list[list[
     return docs
 
 
+@torch.no_grad()
+def cache_metrics(model: LanguageModel, codec: Codec, spans: list[Span], cache: CacheConfig) -> dict[str, float]:
+    """``cache_loss`` (nats per token), ``cache_perplexity``, ``cache_accuracy`` and ``cache_top3`` of
+    ``model`` with the continuous cache ``cache``, each document of ``spans`` read from its start as a
+    keyboard reads it (after the predictor's start token), in segments of ``CACHE_SEGMENT`` tokens."""
+    model.eval()
+    device = next(model.parameters()).device
+    first = Predictor(model, codec).start_id
+    nll = hit1 = hit3 = count = 0.0
+    for ids in _documents(codec, spans, None):
+        seq = torch.tensor([first, *ids], device=device)
+        state, keys, values = None, None, None
+        for a in range(0, len(ids), CACHE_SEGMENT):
+            end = min(a + CACHE_SEGMENT, len(ids))
+            inputs, targets = seq[a:end], seq[a + 1 : end + 1]
+            h, state = model.features(inputs.unsqueeze(0), state)
+            h = h[0].float()
+            logp = torch.log_softmax(model.head(h).float(), dim=-1)
+            keys = h if keys is None else torch.cat([keys[-cache.size :], h])
+            values = targets if values is None else torch.cat([values[-cache.size :], targets])
+            offset = len(keys) - len(h)
+            for b, lp in document_log_probs(keys, logp, values, cache, start=offset):
+                t = values[b : b + len(lp)]
+                nll -= float(lp.gather(1, t.unsqueeze(1)).sum())
+                hits = top_hits(lp, t, model.never_suggest)
+                hit1, hit3, count = hit1 + hits["correct"], hit3 + hits["top3"], count + len(t)
+    count = max(count, 1.0)
+    return {"cache_loss": nll / count, "cache_perplexity": math.exp(min(nll / count, 50.0)),
+            "cache_accuracy": hit1 / count, "cache_top3": hit3 / count}
+
+
 def keyboard_metrics(predictor: Predictor, spans: list[Span], words: int) -> dict[str, float]:
-    """Top-1 and top-3 accuracy of whole next words on the first ``words`` words of ``spans``, and the
-    keystroke savings of a 3-suggestion keyboard on the first third of them."""
+    """Top-1 and top-3 accuracy of whole next words on about ``words`` words of ``spans`` (whole documents,
+    see ``validation_text``), and the keystroke savings of a 3-suggestion keyboard on the first third."""
     text = validation_text(spans, words)
     accuracy = next_word_accuracy(predictor, text, k=(1, 3), max_words=words)
     savings = keystroke_savings(predictor, text, k=3, max_words=max(1, words // 3))
@@ -146,15 +187,19 @@ def keyboard_metrics(predictor: Predictor, spans: list[Span], words: int) -> dic
 
 
 def validation_text(spans: list[Span], words: int) -> str:
-    """The text of the first documents of ``spans``, up to a little over ``words`` words."""
-    pieces, count = [], 0
-    for span in spans:
-        piece = "".join(span.pieces())
-        pieces.append(piece)
-        count += len(piece.split())
+    """Whole documents of ``spans``, a little over ``words`` words: all of them when they hold fewer,
+    else documents drawn in a fixed pseudo-random order (spread over the split, not only its first ones),
+    joined in their own order."""
+    order = list(range(len(spans)))
+    random.Random(0).shuffle(order)
+    texts, chosen, count = {}, [], 0
+    for i in order:
+        texts[i] = "".join(spans[i].pieces())
+        chosen.append(i)
+        count += len(texts[i].split())
         if count > words:
             break
-    return "\n\n".join(pieces)
+    return "\n\n".join(texts[i] for i in sorted(chosen))
 
 
 def text_metrics(metrics: dict[str, float], codec: Codec, data: TextStream) -> dict[str, float]:
