@@ -9,6 +9,7 @@ stderr and exit non-zero, never a traceback.
 from __future__ import annotations
 
 import argparse
+import glob
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -58,11 +59,12 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def _free_run_dir(base: Path) -> Path:
-    """``base``, or ``base-2``, ``base-3``, ... : the first that does not exist, so no run is overwritten."""
+    """``base``, or ``base-2``, ``base-3``, ... (before any suffix): the first that does not exist, so
+    nothing is overwritten."""
     n, path = 1, base
     while path.exists():
         n += 1
-        path = base.with_name(f"{base.name}-{n}")
+        path = base.with_name(f"{base.stem}-{n}{base.suffix}")
     return path
 
 
@@ -71,6 +73,10 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="a run directory written by rnnkit train")
     parser.add_argument("text", nargs="+", metavar="INPUT", help="the text typed so far (several are joined by spaces)")
     parser.add_argument("-k", "--top-k", type=int, default=5, help="how many suggestions (default 5)")
+    parser.add_argument("--explain", action="store_true",
+                        help="classifiers: shade the words that moved the decision, and write an HTML page")
+    parser.add_argument("--html", metavar="FILE",
+                        help="where --explain writes its page (default RUN/explanation.html, never overwritten)")
 
 
 def predict(args: argparse.Namespace) -> int:
@@ -78,8 +84,31 @@ def predict(args: argparse.Namespace) -> int:
 
     pipeline = from_checkpoint(args.run)
     text = " ".join(args.text)
+    if pipeline.task == "classify":
+        return _predict_label(pipeline, text, args)
     for word, probability in pipeline.complete(text, k=args.top_k):
         print(f"{probability:8.4f}  {word}")
+    return 0
+
+
+def _predict_label(pipeline, text: str, args: argparse.Namespace) -> int:
+    if not args.explain:
+        label, probabilities = pipeline.classify(text)
+    else:
+        from rich.console import Console
+
+        from rnnkit.explain import to_terminal, write_explanation
+
+        explanation = pipeline.explain(text)
+        label, probabilities = explanation.label, explanation.probabilities
+        Console(highlight=False).print(to_terminal(explanation))
+        html = Path(args.html) if args.html else _free_run_dir(Path(args.run) / "explanation.html")
+        if args.html and html.exists():
+            raise UsageError(f"{html}: already exists; choose another --html")
+        print(f"explanation ({explanation.method}): {write_explanation(explanation, html)}")
+    print(f"label: {label}")
+    for name, probability in list(probabilities.items())[: args.top_k]:
+        print(f"{probability:8.4f}  {name}")
     return 0
 
 
@@ -148,6 +177,8 @@ def train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="PATH", help="training data (tasks with built-in data need none)")
     parser.add_argument("--config", metavar="FILE", help="a TOML run config; --section.key=value overrides it")
     parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/TASK)")
+    parser.add_argument("--init-from", metavar="RUN",
+                        help="classify: start the embedding and encoder from this lm run (same as --init.from_run=RUN)")
     again = parser.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     again.add_argument("--overwrite", action="store_true", help="replace the run in --out")
@@ -158,7 +189,8 @@ def train(args: argparse.Namespace) -> int:
 
     if args.data is not None:
         _check_data_path(args.data)
-    cfg = runner.make_config(args.task, config_file=args.config, overrides=args.overrides)
+    overrides = [*args.overrides, *([f"init.from_run={args.init_from}"] if args.init_from else [])]
+    cfg = runner.make_config(args.task, config_file=args.config, overrides=overrides)
     result = runner.train(args.task, cfg, out=args.out or f"runs/{args.task}", data=args.data,
                           resume=args.resume, overwrite=args.overwrite)
     if result.stopped:
@@ -211,7 +243,7 @@ def diagnose(args: argparse.Namespace) -> int:
 
 def _check_data_path(path: str) -> None:
     p = Path(path)
-    if not p.exists():
+    if not p.exists() and not any(p.parent.glob(glob.escape(p.name) + ".*")):  # a stem of files STEM.LABEL
         raise UsageError(f"{path}: no such file or directory")
     if p.is_file() and p.stat().st_size == 0:
         raise UsageError(f"{path}: the file is empty")
@@ -232,6 +264,9 @@ def _print_metrics(title: str, metrics: dict[str, float], baseline: dict[str, fl
         if baseline:
             row.append(f"{baseline[name]:.4f}" if name in baseline else "-")
         table.add_row(*row)
+    for name, value in (baseline or {}).items():
+        if name not in metrics:  # figures only the baseline side has (the majority-class accuracy)
+            table.add_row(name, "-", f"{value:.4f}")
     console().print(table)
 
 
@@ -241,7 +276,7 @@ COMMANDS: dict[str, Command] = {
     "demo": (demo_arguments, demo, "train the next-word predictor on the embedded default and show it"),
     "train": (train_arguments, train, "train a task into a run directory (--section.key=value overrides)"),
     "eval": (eval_arguments, evaluate, "test metrics of a trained run beside the task's baseline"),
-    "predict": (predict_arguments, predict, "next-word suggestions for typed text, with probabilities"),
+    "predict": (predict_arguments, predict, "next words for typed text, or a label (--explain: which words decided)"),
     "generate": (generate_arguments, generate, "sample text from a language model (temperature, top-k, top-p)"),
     "diagnose": (diagnose_arguments, diagnose, "gradient flow over time and gate saturation: PNG and JSON"),
     "bench": (bench_arguments, run_bench, "benchmarks, each against a baseline measured in the same run"),

@@ -18,6 +18,7 @@ TASKS = {
     "adding": "rnnkit.tasks.memory:ADDING",
     "copy": "rnnkit.tasks.memory:COPY",
     "digits": "rnnkit.tasks.memory:DIGITS",
+    "classify": "rnnkit.tasks.classify:CLASSIFY",
     "lm": "rnnkit.tasks.lm:LM",
 }
 

@@ -2,8 +2,9 @@
 
 The page is one file: images are embedded as base64 data URIs, the CSS is inline, and there is no
 JavaScript and no external resource, so a report can be mailed, archived or opened offline. Every piece of
-user text (headings, cells, captions, typed prefixes, model suggestions) is HTML-escaped. Only the standard
-library is used.
+user text (headings, cells, captions, typed prefixes, model suggestions) is HTML-escaped; only a
+section's ``html`` is inserted as it is, so it must be escaped already (as ``rnnkit.explain.to_html``
+is). Only the standard library is used.
 
 >>> write_report("runs/lm/report.html", title="Completion demo", sections=[
 ...     Section("Suggestions", table=Table(["prefix", "suggestion", "p"], [["<b>he", "hello", 0.8123456]])),
@@ -62,15 +63,18 @@ class Table:
 
 @dataclass
 class Section:
-    """A section under ``heading``: optional ``text``, ``table`` and ``image``, shown in that order.
+    """A section under ``heading``: optional ``text``, ``html``, ``table`` and ``image``, shown in that order.
 
     ``image`` is the path of a PNG file, embedded in the page; ``text`` is split into paragraphs at blank lines.
+    ``html`` is raw HTML inserted as is after the text: it is trusted, so anything user-given in it must already
+    be escaped (as the output of ``rnnkit.explain.to_html`` is).
     """
 
     heading: str
     table: Table | None = None
     image: str | Path | None = None
     text: str | None = None
+    html: str | None = None
 
 
 def write_report(path: str | Path, *, title: str, sections: Sequence[Section]) -> Path:
@@ -132,6 +136,8 @@ def _section(section: Section) -> str:
     if section.text is not None:
         paragraphs = [p.strip() for p in section.text.split("\n\n") if p.strip()]
         parts += [f"<p>{_esc(p)}</p>" for p in paragraphs]
+    if section.html is not None:
+        parts.append(section.html)  # trusted: escaped by whoever built it
     if section.table is not None:
         parts.append(_table(section.table))
     if section.image is not None:

@@ -6,6 +6,9 @@ the validation loss in nats per character after M minutes of training. The train
 the speed measured during warmup, so the cosine schedule ends when the budget does. A Kneser-Ney n-gram
 is fitted on the same split; ``--torch-baseline`` also trains a plain ``torch.nn.LSTM`` script (2x512,
 Adam 2e-3, batch 32, 128-step truncated BPTT, dropout 0.2) for the same minutes.
+
+``classify``: held-out test accuracy within M minutes, language-model pretraining included; see
+``rnnkit.bench.quality_classify``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-TASKS = ("lm",)
+TASKS = ("lm", "classify")
 
 
 @dataclass
@@ -27,16 +30,21 @@ class QualityConfig:
     torch_baseline: bool = False
     out: str | None = None
     quick: bool = False
+    pretrain: bool = True
 
 
 def total_samples(config: QualityConfig) -> int:
-    return 3 + int(config.torch_baseline)
+    return 2 if config.task == "classify" else 3 + int(config.torch_baseline)
 
 
 def run(config: QualityConfig, *, on_sample: Callable[[str], None] | None = None) -> dict:
     from rnnkit.bench.common import machine_info, report
 
     advance = on_sample or (lambda _: None)
+    if config.task == "classify":
+        from rnnkit.bench.quality_classify import classify_quality
+
+        return report("quality", machine_info(), [classify_quality(config, advance)])
     results = [lm_quality(config, advance)]
     if config.torch_baseline:
         results.append(torch_lm_baseline(config))
@@ -118,24 +126,36 @@ def torch_lm_baseline(config: QualityConfig) -> dict:
 # ---- command line -----------------------------------------------------------------------------------
 def add_arguments(parser) -> None:
     parser.add_argument("task", choices=TASKS, help="the task whose quality to measure")
-    parser.add_argument("--data", required=True, metavar="PATH", help="the text to model")
+    parser.add_argument("--data", required=True, metavar="PATH", help="the text to model, or the labelled examples")
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget (default 10)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a default, e.g. --set model.encoder.hidden_size=256 (repeatable)")
     parser.add_argument("--torch-baseline", action="store_true", help="also train a plain torch.nn.LSTM script")
-    parser.add_argument("--out", metavar="DIR", help="save the trained model as a run directory")
+    parser.add_argument("--out", metavar="DIR", help="lm: save the trained model as a run directory")
+    parser.add_argument("--no-pretrain", dest="pretrain", action="store_false",
+                        help="classify: train from scratch, without the language-model pretraining")
 
 
 def config_from_args(args) -> QualityConfig:
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {args.minutes}")
     return QualityConfig(task=args.task, data=args.data, minutes=args.minutes, overrides=tuple(args.set),
-                         torch_baseline=args.torch_baseline, out=args.out, quick=args.quick)
+                         torch_baseline=args.torch_baseline, out=args.out, quick=args.quick, pretrain=args.pretrain)
 
 
 def render(data: dict) -> list:
     from rich.table import Table
 
+    m = data["machine"]
+    machine = f"{m['cpu']}, {m['cores']} cores, torch {m['torch']}, load {m['load_average_1min']}"
+    if data["results"] and data["results"][0].get("task") == "classify":
+        from rnnkit.bench.quality_classify import render_rows
+
+        table = Table(title="rnnkit bench quality classify: held-out test accuracy", title_justify="left")
+        for column in ("model", "minutes", "accuracy", "macro F1", "target"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        render_rows(table, data["results"][0])
+        return [table, machine]
     table = Table(title="rnnkit bench quality lm: validation loss after a fixed training budget", title_justify="left")
     for column in ("model", "minutes", "tokens/s", "nats/char", "bits/char", "top-1", "target"):
         table.add_column(column, justify="left" if column == "model" else "right")
@@ -151,8 +171,7 @@ def render(data: dict) -> list:
             b = r["baseline"]
             table.add_row(r["baseline_name"], "-", "-", f"{b['loss'] / _cpt(r):.4f}", f"{b['bits_per_char']:.3f}",
                           f"{b['accuracy']:.3f}", "")
-    m = data["machine"]
-    return [table, f"{m['cpu']}, {m['cores']} cores, torch {m['torch']}, load {m['load_average_1min']}"]
+    return [table, machine]
 
 
 def _cpt(r: dict) -> float:

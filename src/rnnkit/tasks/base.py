@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from torch import nn
@@ -18,7 +19,8 @@ class Parts:
     ``baseline`` holds the metrics of a reference method on the same split (an input-blind guess, an
     n-gram model), or a function computing them when asked; ``baseline_name`` says what it is.
     ``extra_metrics(metrics, model)`` derives further figures from the trainer's metrics and the model
-    (perplexity from a loss, next-word accuracy of the model's suggestions).
+    (perplexity from a loss, next-word accuracy of the model's suggestions). ``artifacts(run_dir, model)``
+    writes figures of the test split beside a run (a confusion matrix) and returns their paths.
     """
 
     model: nn.Module
@@ -29,6 +31,7 @@ class Parts:
     codec: dict | None = None
     baseline_name: str = "input-blind baseline"
     extra_metrics: Callable[[dict[str, float], nn.Module], dict[str, float]] | None = None
+    artifacts: Callable[[Path, nn.Module], list[Path]] | None = None
 
     def baseline_metrics(self) -> dict[str, float] | None:
         if callable(self.baseline):
@@ -37,6 +40,9 @@ class Parts:
 
     def metrics(self, raw: dict[str, float]) -> dict[str, float]:
         return self.extra_metrics(raw, self.model) if self.extra_metrics is not None else raw
+
+    def write_artifacts(self, run_dir: Path) -> list[Path]:
+        return self.artifacts(Path(run_dir), self.model) if self.artifacts is not None else []
 
 
 class Task(Protocol):

@@ -59,7 +59,11 @@ def train(
     trainer.fit()
     history = run.read_metrics()
     plot_history(history, run.path / "loss.png", clip_norm=cfg.train.clip_norm)
+    if ckpt.exists(run.best):  # the test figures are the best validation checkpoint's, as rnnkit eval gives them
+        parts.model.load_state_dict(ckpt.load(run.best, with_trainer=False).model)
     test = parts.metrics(trainer.evaluate(parts.test)) if parts.test is not None else {}
+    if parts.test is not None:
+        parts.write_artifacts(run.path)
     return TrainResult(run.path, history, test, parts.baseline_metrics(), trainer.stopped, parts.baseline_name)
 
 
