@@ -1,9 +1,10 @@
 """Showing which words moved a classifier's decision: per-token scores shaded in a terminal or a web page.
 
-Rendering only: the scores come from elsewhere (``ClassifierPipeline.explain``: gradient x input or attention
-weights). A token is shaded green when it pushed toward the predicted label and red when it pushed away; the
-intensity is its |score| as a share of the largest |score| in the example, so any scale of score reads the
-same way and the strongest token always gets the full colour. The HTML needs no CSS or script of its own.
+Rendering only: the scores come from elsewhere (``ClassifierPipeline.explain``: integrated gradients, gradient
+x input or attention weights). A token is shaded green when it pushed toward the predicted label and red
+when it pushed away; the intensity is its |score| as a share of the largest |score| in the example, so any
+scale of score reads the same way and the strongest token always gets the full colour. The HTML needs no
+CSS or script of its own.
 
 >>> e = Explanation(["a", "dull", "film"], [0.1, 2.0, -0.3], "neg", {"neg": 0.9, "pos": 0.1}, "gradient x input")
 >>> Console().print(to_terminal(e))

@@ -75,7 +75,6 @@ def test_loss_matches_torch_with_class_weights_and_label_smoothing():
 
 def test_word_dropout_writes_the_unknown_id_only_while_training():
     model = make("max", word_dropout=0.5)
-    model.unk_id = 0
     batch = batch_of([torch.arange(1, 11)] * 20)
     model.train()
     seen = []
@@ -87,11 +86,34 @@ def test_word_dropout_writes_the_unknown_id_only_while_training():
     assert (seen[1] != 0).all()
 
 
+@pytest.mark.parametrize("pooling", ["mean", "attention"])
+def test_an_ensemble_averages_its_readers_and_trains_each_on_its_own_loss(pooling):
+    model = make(pooling, ensemble=3)
+    assert len(model.readers) == 3 and model.encoder is model.readers[0].encoder
+    batch = batch_of(SEQS, targets=[0, 1, 2])
+    with torch.no_grad():
+        out = model(batch)
+        embedded = model.embed_inputs(batch)
+        each = [reader(embedded, batch) for reader in model.readers]
+    probs = torch.stack([torch.softmax(logits, -1) for logits, _ in each]).mean(0)
+    assert torch.allclose(out.logits.exp(), probs, atol=1e-6)
+    losses = [torch.nn.functional.cross_entropy(logits, batch.targets) for logits, _ in each]
+    assert out.loss.item() == pytest.approx(float(sum(losses) / 3), rel=1e-6)
+    with torch.no_grad():
+        alone = torch.cat([model(batch_of([s])).logits for s in SEQS])
+    assert torch.allclose(out.logits, alone, atol=1e-5)  # padding still changes nothing
+    if pooling == "attention":
+        weights = model.classify(embedded, batch)[1]
+        assert torch.allclose(weights.sum(1), torch.ones(3))
+
+
 def test_config_and_classes_are_checked():
     with pytest.raises(ValueError, match="dropout"):
         ClassifierConfig(dropout=1.0)
     with pytest.raises(ValueError, match="label_smoothing"):
         ClassifierConfig(label_smoothing=-0.1)
+    with pytest.raises(ValueError, match="ensemble"):
+        ClassifierConfig(ensemble=0)
     with pytest.raises(ValueError, match="two classes"):
         Classifier(ClassifierConfig(), 1, input_size=5)
 
@@ -106,11 +128,10 @@ def test_a_tiny_model_learns_which_token_decides():
         at = int(torch.randint(0, len(noise), (1,), generator=g))
         seqs.append(torch.cat([noise[:at], torch.tensor([1 + label]), noise[at:]]))
         labels.append(label)
-    model = make("max", bidirectional=True)
-    model.head = torch.nn.Linear(12, 2)
-    model.num_classes = 2
-    model.register_buffer("class_weight", torch.ones(2))
-    model.train()
+    torch.manual_seed(0)
+    enc = EncoderConfig(hidden_size=6, bidirectional=True)
+    model = Classifier(ClassifierConfig(embed_size=5, encoder=enc, pooling="max", dropout=0.0, word_dropout=0.0), 2,
+                       input_size=11)
     opt = torch.optim.Adam(model.parameters(), lr=0.03)
     batch = batch_of(seqs, labels)
     for _ in range(150):

@@ -9,6 +9,7 @@ real steps only, and a linear head gives the class logits::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -33,28 +34,37 @@ class ClassifierConfig:
     "max", or "attention" (a learned score per step, softmax over real steps; Yang et al. 2016, sec. 2.2).
     ``dropout`` applies to the embedded input (one mask per sequence) and before the head; ``word_dropout``
     replaces whole input tokens by the unknown id while training. ``label_smoothing`` as in torch's
-    cross-entropy (Szegedy et al. 2016, sec. 7)."""
+    cross-entropy (Szegedy et al. 2016, sec. 7). ``ensemble``: how many readers share the embedding (see
+    ``Classifier``)."""
 
     input: Literal["tokens", "features"] = "tokens"
     embed_size: int = 128
     encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(hidden_size=128, bidirectional=True))
-    pooling: Literal["last", "mean", "max", "attention"] = "max"
-    dropout: float = 0.3
-    word_dropout: float = 0.0
+    pooling: Literal["last", "mean", "max", "attention"] = "mean"
+    dropout: float = 0.5
+    word_dropout: float = 0.1
     label_smoothing: float = 0.0
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.dropout < 1.0 or not 0.0 <= self.word_dropout < 1.0:
             raise ValueError("model.dropout and model.word_dropout must be in [0, 1)")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"model.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.ensemble < 1:
+            raise ValueError(f"model.ensemble must be at least 1, got {self.ensemble}")
 
 
 class Classifier(nn.Module):
     """``Classifier(config, num_classes, input_size=V or F)``: ``forward(batch)`` with ``batch.inputs``
     (B, T) ids or (B, T, F) floats, ``batch.lengths`` (B,) and ``batch.targets`` (B,) class ids ->
     ``Output`` with logits (B, C), the mean (weighted, smoothed) cross-entropy and the correct count.
-    ``class_weight`` (C,) weighs the loss per true class; ``unk_id`` is what word dropout writes."""
+    ``class_weight`` (C,) weighs the loss per true class; ``unk_id`` is what word dropout writes.
+
+    With ``config.ensemble`` K > 1, K readers (encoder, pooling, head) share the embedding; each is
+    trained on its own loss from the same batches (the loss is their mean), and the logits are the log of
+    their averaged probabilities (Hansen and Salamon 1990): the readers start from different random
+    weights and dropout masks, and their errors partly cancel."""
 
     def __init__(
         self,
@@ -77,13 +87,13 @@ class Classifier(nn.Module):
             width = config.embed_size
         else:
             self.embed, width = nn.Identity(), input_size
-        self.encoder = build_encoder(config.encoder, width)
-        out = self.encoder.output_size
-        self.score = nn.Linear(out, 1) if config.pooling == "attention" else None
-        self.input_dropout = LockedDropout(config.dropout)
-        self.drop = nn.Dropout(config.dropout)
-        self.head = nn.Linear(out, num_classes)
+        self.readers = nn.ModuleList(Reader(config, width, num_classes) for _ in range(config.ensemble))
         self.register_buffer("class_weight", class_weight if class_weight is not None else torch.ones(num_classes))
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The (first) reader's encoder."""
+        return self.readers[0].encoder
 
     def init_state(self, batch_size: int) -> State:
         return self.encoder.init_state(batch_size)
@@ -98,9 +108,39 @@ class Classifier(nn.Module):
         return self.embed(x)
 
     def classify(self, embedded: Tensor, batch: Batch) -> tuple[Tensor, Tensor | None]:
-        """(B, T, E) embedded inputs -> ((B, C) logits, (B, T) attention weights or None)."""
-        x = self.input_dropout(embedded)
-        y, _ = self.encoder(x, None, lengths=batch.lengths)  # (B, T, D*H)
+        """(B, T, E) embedded inputs -> ((B, C) logits, (B, T) attention weights or None); for an ensemble
+        the log of the averaged probabilities, and the averaged weights."""
+        return _combine([reader(embedded, batch) for reader in self.readers])
+
+    def forward(self, batch: Batch, state: State | None = None) -> Output:
+        outs = [reader(self.embed_inputs(batch), batch) for reader in self.readers]
+        loss = sum(
+            nn.functional.cross_entropy(
+                logits, batch.targets, weight=self.class_weight, label_smoothing=self.config.label_smoothing
+            )
+            for logits, _ in outs
+        ) / len(outs)
+        logits, _ = _combine(outs)
+        correct = float((logits.argmax(-1) == batch.targets).sum())
+        return Output(loss=loss, logits=logits, weight=float(batch.size), metrics={"correct": correct})
+
+
+class Reader(nn.Module):
+    """One reader of embedded inputs: locked dropout, the encoder, pooling over the real steps, dropout
+    and the linear head. ``forward(embedded (B, T, E), batch) -> ((B, C) logits, (B, T) weights or None)``."""
+
+    def __init__(self, config: ClassifierConfig, width: int, num_classes: int):
+        super().__init__()
+        self.config = config
+        self.input_dropout = LockedDropout(config.dropout)
+        self.encoder = build_encoder(config.encoder, width)
+        out = self.encoder.output_size
+        self.score = nn.Linear(out, 1) if config.pooling == "attention" else None
+        self.drop = nn.Dropout(config.dropout)
+        self.head = nn.Linear(out, num_classes)
+
+    def forward(self, embedded: Tensor, batch: Batch) -> tuple[Tensor, Tensor | None]:
+        y, _ = self.encoder(self.input_dropout(embedded), None, lengths=batch.lengths)  # (B, T, D*H)
         pooled, weights = self.pool(y, batch)
         return self.head(self.drop(pooled)), weights
 
@@ -118,11 +158,11 @@ class Classifier(nn.Module):
         weights = torch.softmax(scores, dim=1)
         return (weights * y).sum(1), weights.squeeze(-1)
 
-    def forward(self, batch: Batch, state: State | None = None) -> Output:
-        logits, _ = self.classify(self.embed_inputs(batch), batch)
-        loss = nn.functional.cross_entropy(
-            logits, batch.targets, weight=self.class_weight, label_smoothing=self.config.label_smoothing
-        )
-        correct = float((logits.argmax(-1) == batch.targets).sum())
-        return Output(loss=loss, logits=logits, weight=float(batch.size), metrics={"correct": correct})
 
+def _combine(outs: list[tuple[Tensor, Tensor | None]]) -> tuple[Tensor, Tensor | None]:
+    """One reader's output as it is; several: log of the mean probability, mean attention weights."""
+    if len(outs) == 1:
+        return outs[0]
+    logp = torch.stack([torch.log_softmax(logits, dim=-1) for logits, _ in outs])  # (K, B, C)
+    weights = None if outs[0][1] is None else torch.stack([w for _, w in outs]).mean(0)
+    return torch.logsumexp(logp, dim=0) - math.log(len(outs)), weights

@@ -255,14 +255,15 @@ def init_from_lm(model: Classifier, run: str) -> list[str]:
                          f"{model.config.encoder.cell} classifier; set model.encoder.cell")
     model.embed.weight.copy_(lm.embed.weight)
     copied = ["the embedding"]
-    target = model.encoder.state_dict()
     two_way = model.config.encoder.bidirectional
-    for name, value in lm.encoder.state_dict().items():
-        dest = name.replace(".cell.", ".forward_layer.cell.", 1) if two_way else name
-        if dest in target and target[dest].shape == value.shape:
-            target[dest].copy_(value)
-            copied.append(f"encoder {dest}")
-    model.encoder.load_state_dict(target)
+    for k, reader in enumerate(model.readers):  # every reader of an ensemble starts from the language model
+        target = reader.encoder.state_dict()
+        for name, value in lm.encoder.state_dict().items():
+            dest = name.replace(".cell.", ".forward_layer.cell.", 1) if two_way else name
+            if dest in target and target[dest].shape == value.shape:
+                target[dest].copy_(value)
+                copied.append(f"reader {k} encoder {dest}")
+        reader.encoder.load_state_dict(target)
     return copied
 
 
