@@ -79,3 +79,8 @@ def test_example_configs_load():
     assert words.data.codec.type == "word" and words.model.tie_weights
     chars = load_toml(LMRun, root / "lm-char.toml")
     assert chars == LMRun()  # the file writes out the defaults
+
+    from rnnkit.tasks.classify import ClassifyRun
+
+    sentiment = load_toml(ClassifyRun, root / "classify-sentiment.toml")
+    assert sentiment == ClassifyRun()  # the defaults, written out
