@@ -13,15 +13,17 @@ from dataclasses import replace
 from rnnkit.train.trainer import Trainer
 
 WARM_STEPS = 5
+REPLANS = 4  # times the speed is measured again and the number of updates set anew
 
 
 def fit_for(trainer: Trainer, minutes: float, *, calibration_steps: int = 20) -> float:
     """Train ``trainer`` for about ``minutes`` of wall time; returns the seconds it took.
 
     After ``WARM_STEPS`` untimed updates, ``calibration_steps`` updates measure the speed (no evaluation
-    runs among them); ``trainer.cfg.steps`` is then set to the updates that fit, and ``max_minutes``
-    guards the rest (evaluations included). The schedule is exact when ``warmup_steps`` covers these first
-    updates; otherwise they ran on the schedule of a shorter run.
+    runs among them); ``trainer.cfg.steps`` is then set to the updates that fit, planned again after each of
+    ``REPLANS`` fifths of the time left (evaluating only in the last part), and ``max_minutes`` guards the
+    rest (evaluations included). The schedule is exact when ``warmup_steps`` covers these first updates;
+    otherwise they ran on the schedule of a shorter run.
     """
     if minutes <= 0:
         raise ValueError(f"minutes must be positive, got {minutes}")
@@ -34,20 +36,27 @@ def fit_for(trainer: Trainer, minutes: float, *, calibration_steps: int = 20) ->
     trainer.cfg = replace(cfg, steps=trainer.step + calibration_steps)
     trainer.fit()
     per_step = (time.perf_counter() - timed) / calibration_steps
+    # The early timing runs slow (caches, allocator) and a machine's speed drifts: plan with the speed
+    # seen so far, train a fifth of the time left without evaluating (an evaluation would count as slow
+    # updates), and plan again; each time the cosine shifts a little, less and less. Then the last part.
+    finished = False
+    for _ in range(REPLANS):
+        first, left = trainer.step, budget - (time.perf_counter() - started)
+        trainer.cfg = replace(_plan(cfg, first, per_step, left), max_minutes=left / 5 / 60)
+        timed = time.perf_counter()
+        trainer.fit()  # stops on the deadline, a fifth of the way
+        if not trainer.stopped.startswith("time budget"):
+            finished = True  # the planned updates ran out before the deadline
+            break
+        trainer.stopped = ""
+        if trainer.step > first:
+            per_step = (time.perf_counter() - timed) / (trainer.step - first)
     trainer.valid_data = valid
-    # The early timing runs slow (caches, allocator) and would end the schedule minutes early: plan with
-    # it, then time a fifth of the run and plan again (the cosine shifts a little once, early on).
-    first, left = trainer.step, budget - (time.perf_counter() - started)
-    trainer.cfg = replace(_plan(cfg, first, per_step, left), max_minutes=left / 5 / 60)
-    timed = time.perf_counter()
-    trainer.fit()  # stops on the deadline, a fifth of the way
-    if not trainer.stopped.startswith("time budget"):
-        return time.perf_counter() - started  # finished early, or stopped for another reason
-    trainer.stopped = ""
-    if trainer.step > first:
-        per_step = (time.perf_counter() - timed) / (trainer.step - first)
-    trainer.cfg = _plan(cfg, trainer.step, per_step, budget - (time.perf_counter() - started))
-    trainer.fit()
+    if not finished:
+        trainer.cfg = _plan(cfg, trainer.step, per_step, budget - (time.perf_counter() - started))
+        trainer.fit()  # ends with an evaluation and the best checkpoint
+    elif valid is not None:
+        trainer.evaluate_and_checkpoint()
     return time.perf_counter() - started
 
 
