@@ -49,12 +49,7 @@ FILLER = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def reviews(n: int = 240, seed: int = 0) -> list[tuple[str, str]]:

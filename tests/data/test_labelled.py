@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnnkit.data import labelled
-from rnnkit.data.labelled import LabelledDataError, default_labelled, read_labelled, read_ts, stratified_split
+from rnnkit.data import ts
+from rnnkit.data.labelled import LabelledDataError, read_labelled, stratified_split
+from rnnkit.data.ts import default_labelled, read_ts
 
 SENTIMENT = Path("/work/shared/data/sentiment")
 NAN = float("nan")
@@ -349,11 +350,11 @@ def test_default_labelled_names_the_missing_file_and_package(tmp_path, monkeypat
 
 
 def test_default_labelled_without_sktime(monkeypatch):
-    monkeypatch.setattr(labelled, "_package_folder", lambda name: None)
+    monkeypatch.setattr(ts, "_package_folder", lambda name: None)
     assert "pip install sktime" in error_message(lambda _: default_labelled(), None, at="sktime: not installed")
 
 
-@pytest.mark.skipif(labelled._package_folder("sktime") is None, reason="sktime is not installed")
+@pytest.mark.skipif(ts._package_folder("sktime") is None, reason="sktime is not installed")
 def test_default_labelled_reads_the_real_japanese_vowels():
     train, test = default_labelled()
     assert (len(train), len(test)) == (270, 370)

@@ -15,13 +15,7 @@ from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LanguageModel, LMConfig
 from rnnkit.tasks import lm as lm_task
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model(cache: CacheConfig, vocab: int = 23, seed: int = 0) -> LanguageModel:

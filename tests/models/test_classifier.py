@@ -8,13 +8,7 @@ from rnnkit.batch import Batch, pad
 from rnnkit.models.classifier import Classifier, ClassifierConfig
 from rnnkit.models.encoder import EncoderConfig
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(pooling="max", *, cell="lstm", bidirectional=True, layers=1, input="tokens", **kw) -> Classifier:

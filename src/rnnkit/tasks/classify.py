@@ -20,8 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from rnnkit.data.buckets import BucketedBatches
-from rnnkit.data.labelled import LabelledData, LabelledDataError, default_labelled, read_labelled, stratified_split
+from rnnkit.data.labelled import LabelledData, LabelledDataError, read_labelled, stratified_split
 from rnnkit.data.text import Codec, CodecConfig, build_codec, codec_from_dict
+from rnnkit.data.ts import default_labelled
 from rnnkit.models.classifier import Classifier, ClassifierConfig
 from rnnkit.tasks.base import Parts
 from rnnkit.train.trainer import TrainConfig
