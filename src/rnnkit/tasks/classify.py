@@ -95,14 +95,16 @@ class Encoding:
 
     def inputs(self, x: str | np.ndarray) -> Tensor:
         """One example -> (T,) ids or (T, F) standardised floats (missing values 0), at most max_length."""
+        return self.steps(x)[: self.max_length]
+
+    def steps(self, x: str | np.ndarray) -> Tensor:
+        """``inputs`` before the cut to max_length."""
         if self.text is not None:
-            ids = self.text.encode(x)[: self.max_length]
-            return torch.tensor(ids or [self.text.unk_id or 0], dtype=torch.long)
+            return torch.tensor(self.text.encode(x) or [self.text.unk_id or 0], dtype=torch.long)
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.mean) or not len(x):
             raise ValueError(f"a sequence of {len(self.mean)} features a step is needed, got shape {x.shape}")
-        z = (x[: self.max_length] - self.mean) / self.std
-        return torch.from_numpy(np.nan_to_num(z, nan=0.0)).float()
+        return torch.from_numpy(np.nan_to_num((x - self.mean) / self.std, nan=0.0)).float()
 
     def target(self, label: str, source: str) -> int:
         if label not in self.index:
@@ -197,12 +199,11 @@ def _split(data: LabelledData, fractions, seed: int) -> tuple[LabelledData, ...]
 
 
 def _source(enc: Encoding, data: LabelledData, cfg: ClassifyRun, *, shuffle: bool) -> BucketedBatches:
-    long = sum(len(enc.text.encode(e.x)) > enc.max_length if enc.text is not None else len(e.x) > enc.max_length
-               for e in data.examples)
-    if long:
+    full = [enc.steps(e.x) for e in data.examples]
+    if long := sum(len(f) > enc.max_length for f in full):
         log.warning("%d of %d examples are longer than data.max_length=%d and were cut", long, len(data),
                     enc.max_length)
-    seqs = [enc.inputs(e.x) for e in data.examples]
+    seqs = [f[: enc.max_length] for f in full]
     targets = [enc.target(e.label, e.source) for e in data.examples]
     return BucketedBatches(seqs, targets, batch_size=cfg.data.batch_size, shuffle=shuffle, seed=cfg.data.seed)
 
