@@ -20,6 +20,7 @@ TASKS = {
     "digits": "rnnkit.tasks.memory:DIGITS",
     "classify": "rnnkit.tasks.classify:CLASSIFY",
     "lm": "rnnkit.tasks.lm:LM",
+    "seq2seq": "rnnkit.tasks.seq2seq:SEQ2SEQ",
 }
 
 

@@ -8,7 +8,8 @@ is fitted on the same split; ``--torch-baseline`` also trains a plain ``torch.nn
 Adam 2e-3, batch 32, 128-step truncated BPTT, dropout 0.2) for the same minutes.
 
 ``classify``: held-out test accuracy within M minutes, language-model pretraining included; see
-``rnnkit.bench.quality_classify``.
+``rnnkit.bench.quality_classify``. ``seq2seq``: test BLEU of greedy and beam decoding after M minutes; see
+``rnnkit.bench.quality_seq2seq``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-TASKS = ("lm", "classify")
+TASKS = ("lm", "classify", "seq2seq")
 
 
 @dataclass
@@ -31,10 +32,12 @@ class QualityConfig:
     out: str | None = None
     quick: bool = False
     pretrain: bool = True
+    src: str | None = None
+    tgt: str | None = None
 
 
 def total_samples(config: QualityConfig) -> int:
-    return 2 if config.task == "classify" else 3 + int(config.torch_baseline)
+    return {"classify": 2, "seq2seq": 3}.get(config.task, 3 + int(config.torch_baseline))
 
 
 def run(config: QualityConfig, *, on_sample: Callable[[str], None] | None = None) -> dict:
@@ -45,6 +48,10 @@ def run(config: QualityConfig, *, on_sample: Callable[[str], None] | None = None
         from rnnkit.bench.quality_classify import classify_quality
 
         return report("quality", machine_info(), [classify_quality(config, advance)])
+    if config.task == "seq2seq":
+        from rnnkit.bench.quality_seq2seq import seq2seq_quality
+
+        return report("quality", machine_info(), [seq2seq_quality(config, advance)])
     results = [lm_quality(config, advance)]
     if config.torch_baseline:
         results.append(torch_lm_baseline(config))
@@ -86,7 +93,7 @@ def lm_quality(config: QualityConfig, advance: Callable[[str], None]) -> dict:
     advance("n-gram")
     tokens = trainer.step * cfg.data.batch_size * cfg.data.bptt
     if config.out:
-        _save(config.out, trainer, parts, cfg, metrics)
+        save_run(config.out, "lm", trainer, parts, cfg, metrics)
     return {
         "name": "rnnkit lm",
         "config": {"model": _describe(cfg), "parameters": count_parameters(parts.model), "lr": cfg.train.lr,
@@ -106,13 +113,14 @@ def _describe(cfg) -> str:
     return f"{e.num_layers}x{e.hidden_size} {e.cell}, embedding {cfg.model.embed_size}"
 
 
-def _save(out: str, trainer, parts, cfg, metrics: dict) -> None:
+def save_run(out: str, task: str, trainer, parts, cfg, metrics: dict, *, data: str | None = None) -> None:
+    """The bench's trained model as a run directory ``out`` that ``rnnkit predict`` and ``serve`` load."""
     from rnnkit.config import to_dict
     from rnnkit.rundir import RunDir
 
-    run = RunDir(out, task="lm", config=to_dict(cfg), resume=False, overwrite=True)
+    run = RunDir(out, task=task, config=to_dict(cfg), resume=False, overwrite=True)
     trainer.run = run
-    trainer.meta = {"task": "lm", "config": to_dict(cfg), "codec": parts.codec, "data": None}
+    trainer.meta = {"task": task, "config": to_dict(cfg), "codec": parts.codec, "data": data}
     trainer.save("best", metrics)
 
 
@@ -131,7 +139,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a default, e.g. --set model.encoder.hidden_size=256 (repeatable)")
     parser.add_argument("--torch-baseline", action="store_true", help="also train a plain torch.nn.LSTM script")
-    parser.add_argument("--out", metavar="DIR", help="lm: save the trained model as a run directory")
+    parser.add_argument("--out", metavar="DIR", help="lm, seq2seq: save the trained model as a run directory")
+    parser.add_argument("--src", help="seq2seq: the source side of line-aligned files (e.g. de)")
+    parser.add_argument("--tgt", help="seq2seq: the target side of line-aligned files (e.g. en)")
     parser.add_argument("--no-pretrain", dest="pretrain", action="store_false",
                         help="classify: train from scratch, without the language-model pretraining")
 
@@ -140,7 +150,8 @@ def config_from_args(args) -> QualityConfig:
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {args.minutes}")
     return QualityConfig(task=args.task, data=args.data, minutes=args.minutes, overrides=tuple(args.set),
-                         torch_baseline=args.torch_baseline, out=args.out, quick=args.quick, pretrain=args.pretrain)
+                         torch_baseline=args.torch_baseline, out=args.out, quick=args.quick, pretrain=args.pretrain,
+                         src=args.src, tgt=args.tgt)
 
 
 def render(data: dict) -> list:
@@ -156,6 +167,16 @@ def render(data: dict) -> list:
             table.add_column(column, justify="left" if column == "model" else "right")
         render_rows(table, data["results"][0])
         return [table, machine]
+    if data["results"] and data["results"][0].get("task") == "seq2seq":
+        from rnnkit.bench import quality_seq2seq
+
+        r = data["results"][0]
+        table = Table(title="rnnkit bench quality seq2seq: test BLEU after a fixed training budget",
+                      title_justify="left")
+        for column in ("model", "minutes", "epochs", "min/epoch", "BLEU", "BLEU (lc)", "chrF", "target (lc)"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        quality_seq2seq.render_rows(table, r)
+        return [table, r["config"]["model"], r["test"]["beam5"]["signatures"]["bleu"], machine]
     table = Table(title="rnnkit bench quality lm: validation loss after a fixed training budget", title_justify="left")
     for column in ("model", "minutes", "tokens/s", "nats/char", "bits/char", "top-1", "target"):
         table.add_column(column, justify="left" if column == "model" else "right")

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
-from rnnkit.batch import Batch, pad
+from rnnkit.batch import IGNORE, Batch, pad
 
 
 class BucketedBatches:
@@ -75,3 +75,26 @@ class BucketedBatches:
         """The examples at ``index`` as one padded batch."""
         inputs, lengths = pad([self.sequences[i] for i in index], value=self.pad_value)
         return Batch(inputs, self.targets[list(index)], lengths=lengths, extras={"index": torch.tensor(index)})
+
+
+class PairedBatches(BucketedBatches):
+    """Bucketed batches of (source, target) id sequences for an encoder-decoder. ``batches(epoch)``
+    yields ``Batch`` with inputs (B, S) sources padded with 0 and ``lengths`` (B,); ``targets`` (B, T) the
+    target ids followed by ``end_id``, ``IGNORE`` on padding; ``extras["target_in"]`` (B, T) ``start_id``
+    followed by the target ids (the decoder's teacher-forced inputs); ``extras["index"]`` as above.
+    Batches are bucketed by source length (targets follow it closely in translation)."""
+
+    def __init__(self, sources: Sequence[Tensor], targets: Sequence[Tensor], *, start_id: int, end_id: int,
+                 **kwargs):
+        if len(sources) != len(targets):
+            raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
+        super().__init__(sources, list(range(len(sources))), **kwargs)
+        self.target_sequences, self.start_id, self.end_id = list(targets), start_id, end_id
+
+    def batch(self, index: Sequence[int]) -> Batch:
+        inputs, lengths = pad([self.sequences[i] for i in index], value=self.pad_value)
+        ys = [self.target_sequences[i] for i in index]
+        targets, _ = pad([torch.cat([y, y.new_tensor([self.end_id])]) for y in ys], value=IGNORE)
+        target_in, _ = pad([torch.cat([y.new_tensor([self.start_id]), y]) for y in ys], value=0)
+        return Batch(inputs, targets, lengths=lengths,
+                     extras={"target_in": target_in, "index": torch.tensor(index)})

@@ -4,6 +4,7 @@ Imports only ``rnnkit.state`` from the package, so every task model (language mo
 captioning, forecasting) decodes with the same code.
 """
 
+from rnnkit.decode.beam import Hypothesis, beam_search, beam_stream, greedy_search
 from rnnkit.decode.sampling import filter_logits, sample, sample_sequence
 
-__all__ = ["filter_logits", "sample", "sample_sequence"]
+__all__ = ["Hypothesis", "beam_search", "beam_stream", "filter_logits", "greedy_search", "sample", "sample_sequence"]
