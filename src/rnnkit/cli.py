@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rnnkit import cli_use
 from rnnkit.checkpoint import CheckpointError
 from rnnkit.config import ConfigError
 from rnnkit.train.trainer import TrainingDiverged
@@ -73,6 +74,7 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="a run directory written by rnnkit train")
     parser.add_argument("text", nargs="+", metavar="INPUT", help="the text typed so far (several are joined by spaces)")
     parser.add_argument("-k", "--top-k", type=int, default=5, help="how many suggestions (default 5)")
+    parser.add_argument("--beam", type=int, help="seq2seq: beam size (default: the run's decode.beam; 1 is greedy)")
     parser.add_argument("--explain", action="store_true",
                         help="classifiers: shade the words that moved the decision, and write an HTML page")
     parser.add_argument("--html", metavar="FILE",
@@ -86,6 +88,11 @@ def predict(args: argparse.Namespace) -> int:
     text = " ".join(args.text)
     if pipeline.task == "classify":
         return _predict_label(pipeline, text, args)
+    if pipeline.task == "seq2seq":
+        from rnnkit.cli_use import stream_reply
+
+        stream_reply(pipeline, text, beam=args.beam)
+        return 0
     for word, probability in pipeline.complete(text, k=args.top_k):
         print(f"{probability:8.4f}  {word}")
     return 0
@@ -278,6 +285,9 @@ COMMANDS: dict[str, Command] = {
     "eval": (eval_arguments, evaluate, "test metrics of a trained run beside the task's baseline"),
     "predict": (predict_arguments, predict, "next words for typed text, or a label (--explain: which words decided)"),
     "generate": (generate_arguments, generate, "sample text from a language model (temperature, top-k, top-p)"),
+    "chat": (cli_use.chat_arguments, cli_use.chat, "talk with a dialogue model in the terminal"),
+    "serve": (cli_use.serve_arguments, cli_use.serve, "serve runs over HTTP with a web page (127.0.0.1 unless --host)"),
+    "export": (cli_use.export_arguments, cli_use.export, "write a run as ONNX (the step function, state explicit)"),
     "diagnose": (diagnose_arguments, diagnose, "gradient flow over time and gate saturation: PNG and JSON"),
     "bench": (bench_arguments, run_bench, "benchmarks, each against a baseline measured in the same run"),
 }

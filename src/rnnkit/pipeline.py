@@ -165,10 +165,73 @@ def _parse_steps(text: str):
     return np.asarray(rows, dtype=np.float32)
 
 
-PIPELINES = {"lm": LanguageModelPipeline, "classify": ClassifierPipeline}
+class Seq2SeqPipeline:
+    """Translations or chat replies from a trained ``seq2seq`` run; ``kind`` says which ("translate" or
+    "chat"). Decoding follows the run's ``decode`` settings (beam search of ``decode.beam``)."""
+
+    task = "seq2seq"
+
+    def __init__(self, loaded: Loaded):
+        from rnnkit.tasks.seq2seq import PairEncoding
+
+        self.loaded, self.model = loaded, loaded.model.eval()
+        self.encoding = PairEncoding.from_dict(loaded.codec)
+        self.kind = self.encoding.kind
+        self.decode = loaded.config.decode
+
+    def translate(self, text: str, *, beam: int | None = None) -> str:
+        """The model's output for ``text``: beam search of ``beam`` hypotheses (default the run's; 1 greedy)."""
+        from rnnkit.tasks.seq2seq import translate
+
+        return translate(self.model, self.encoding, [self._check(text)], self.decode, beam=beam)[0]
+
+    def translate_stream(self, text: str, *, beam: int | None = None) -> Iterator[str]:
+        """The output of ``translate`` piece by piece, each piece as soon as the search has fixed it (with a
+        beam, once every hypothesis that can still win agrees on it)."""
+        from rnnkit.decode.beam import beam_stream
+
+        enc, beam = self.encoding, beam or self.decode.beam
+        source = enc.encode_source(self._check(text)).unsqueeze(0)
+        with torch.inference_mode():
+            state = self.model.start(Batch(source, lengths=torch.tensor([source.shape[1]])))
+            first = torch.tensor([enc.start_id])
+            limit = self.decode.max_length or 2 * source.shape[1] + 10
+            out: list[int] = []
+            shown = ""
+            for ids in beam_stream(self.model.step, first, state, beam_size=beam, max_length=limit,
+                                   eos_id=enc.target.eos_id, length_penalty=self.decode.length_penalty,
+                                   no_repeat_ngram=self.decode.no_repeat_ngram):
+                out.extend(i for i in ids if i != enc.target.eos_id)
+                text_now = enc.target.decode(out)
+                if text_now.endswith("\ufffd"):
+                    continue  # a character split across byte-level tokens: wait for its other bytes
+                if len(text_now) > len(shown):
+                    yield text_now[len(shown):]
+                    shown = text_now
+
+    def reply(self, message: str, history: list[str] | None = None, *, beam: int | None = None) -> str:
+        """A chat model's reply to ``message`` after the earlier turns ``history`` (oldest first)."""
+        return self.translate(self.encoding.context([*(history or []), self._check(message)]), beam=beam)
+
+    def unknown(self, text: str) -> list[str]:
+        """The words of ``text`` that the source codec maps to its unknown token (a byte-level codec has none)."""
+        codec = self.encoding.source
+        if codec.unk_id is None or codec.type == "bpe":
+            return []
+        words = codec.words(text) if hasattr(codec, "words") else list(text)
+        return [w for w in words if codec.encode(w) == [codec.unk_id]]
+
+    @staticmethod
+    def _check(text: str) -> str:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("give a non-empty text")
+        return text
 
 
-def from_checkpoint(run: str | Path) -> LanguageModelPipeline | ClassifierPipeline:
+PIPELINES = {"lm": LanguageModelPipeline, "classify": ClassifierPipeline, "seq2seq": Seq2SeqPipeline}
+
+
+def from_checkpoint(run: str | Path) -> LanguageModelPipeline | ClassifierPipeline | Seq2SeqPipeline:
     """The pipeline of a trained run directory (its ``best`` checkpoint, else ``last``)."""
     loaded = load(run)
     if loaded.task not in PIPELINES:

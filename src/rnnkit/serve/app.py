@@ -1,0 +1,137 @@
+"""``rnnkit serve``: a FastAPI app over the task pipelines, and the web page that types into it.
+
+``create_app(runs, settings)`` loads the runs and mounts, for each loaded task, the endpoints its module in
+``rnnkit.serve.endpoints`` declares, plus ``GET /v1/models``, ``/healthz``, ``/metrics``, the OpenAPI docs at
+``/docs`` and the page at ``/``. ``run(runs, settings)`` serves it with uvicorn until interrupted.
+
+>>> run(["runs/demo"], Settings(port=8000))          # then open http://127.0.0.1:8000/
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import Body, FastAPI
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from rnnkit.serve import endpoints  # noqa: F401 - importing it declares every task's endpoints
+from rnnkit.serve.declare import DESCRIBERS, ENDPOINTS, Endpoint
+from rnnkit.serve.errors import install_error_handlers
+from rnnkit.serve.guard import Guard
+from rnnkit.serve.server import RunOrPipeline, Server, load_models
+from rnnkit.serve.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+
+
+class ModelInfo(BaseModel):
+    name: str
+    task: str
+    run: str | None
+    endpoints: list[str]
+    details: dict[str, Any]
+
+
+class ModelsOut(BaseModel):
+    models: list[ModelInfo]
+
+
+class Health(BaseModel):
+    status: str
+    models: int
+
+
+def create_app(runs_or_pipelines: Sequence[RunOrPipeline], settings: Settings | None = None) -> FastAPI:
+    """The app serving ``runs_or_pipelines``: run directories (inside ``settings.allowed_dirs``) or
+    ``(name, pipeline)`` pairs. Raises ServeError (a ValueError) with one line for a run it cannot serve."""
+    settings = settings or Settings()
+    server = Server(load_models(runs_or_pipelines, settings), settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        server.close()
+
+    app = FastAPI(title="rnnkit", summary="Recurrent models served over HTTP", lifespan=lifespan)
+    app.state.server = server
+    install_error_handlers(app)
+    app.add_middleware(Guard, server=server, routes=app.router.routes)
+    _mount_common(app, server)
+    for spec in ENDPOINTS:
+        if _is_served(spec, server):
+            _mount(app, spec, server)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def run(runs: Sequence[str], settings: Settings) -> None:
+    """Serve ``runs`` on ``settings.host``:``settings.port`` with uvicorn; returns when interrupted."""
+    import uvicorn
+
+    app = create_app(runs, settings)
+    names = ", ".join(f"{m.name} ({m.task})" for m in app.state.server.models.values())
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"serving {names} at http://{host}:{settings.port}/ (API docs at /docs)", flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+def _is_served(spec: Endpoint, server: Server) -> bool:
+    return any(m.task == spec.task and (spec.kind is None or m.kind == spec.kind) for m in server.models.values())
+
+
+def _mount(app: FastAPI, spec: Endpoint, server: Server) -> None:
+    """Route ``spec`` with a signature FastAPI reads: the body model (if any) and the path parameters."""
+    params = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=PathParam())
+              for name in re.findall(r"{(\w+)}", spec.path)]
+    optional = spec.Request is not None and not any(f.is_required() for f in spec.Request.model_fields.values())
+    if spec.Request is not None:  # a body whose fields all have defaults may be left out
+        annotation = spec.Request | None if optional else spec.Request
+        params.append(inspect.Parameter("body", inspect.Parameter.KEYWORD_ONLY, annotation=annotation,
+                                        default=Body(None) if optional else Body()))
+
+    async def route(**kwargs: Any) -> Any:
+        if optional and kwargs["body"] is None:
+            kwargs["body"] = spec.Request()
+        return await spec.handler(server, **kwargs)
+
+    route.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    route.__name__ = f"{spec.task}_{spec.handler.__name__}"
+    app.add_api_route(spec.route, route, methods=[spec.method], response_model=spec.Response, summary=spec.summary,
+                      description=inspect.getdoc(spec.handler) or "", tags=[spec.task], status_code=spec.status_code)
+
+
+def _mount_common(app: FastAPI, server: Server) -> None:
+    @app.get("/v1/models", response_model=ModelsOut, tags=["models"])
+    async def models() -> ModelsOut:
+        """Every loaded model: its name, task, run directory, endpoints and vocabulary or classes."""
+        return ModelsOut(models=[_info(m, server) for m in server.models.values()])
+
+    @app.get("/healthz", response_model=Health, tags=["operations"])
+    async def healthz() -> Health:
+        """Liveness: answers while the server runs."""
+        return Health(status="ok", models=len(server.models))
+
+    @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
+    async def metrics() -> PlainTextResponse:
+        """Request counts, latencies, batch sizes and sessions in the Prometheus text format."""
+        return PlainTextResponse(server.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+
+def _info(model, server: Server) -> ModelInfo:
+    describe = DESCRIBERS.get(model.task)
+    routes = [f"{s.method} {s.route}" for s in ENDPOINTS
+              if s.task == model.task and (s.kind is None or s.kind == model.kind)]
+    return ModelInfo(name=model.name, task=model.task, run=str(model.run) if model.run else None, endpoints=routes,
+                     details=describe(model.pipeline) if describe else {})
