@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rnnkit-installed
 # The CPU wheel of torch lies on this machine's disk; an unpinned torch would pull a CUDA build.
 TORCH_PIN := torch==2.13.0
+# The web page's test drives a real headless browser: Debian's Chromium.
+BROWSER := /usr/bin/chromium
+APT := DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 
 .PHONY: test demo lint install clean
 
@@ -16,12 +19,15 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(BROWSER)
+
+$(BROWSER):
+	$(APT) || (apt-get update -q && $(APT))
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
 
-test: lint
+test: lint $(BROWSER)
 	$(PY) -m pytest -q
 
 demo: $(STAMP)
