@@ -67,3 +67,34 @@ def test_a_slow_model_answers_504():
     with client_for(("slow", Translator(delay=0.5)), request_timeout_s=0.05) as client:
         response = client.post("/v1/seq2seq/translate", json={"text": "a b"})
         assert response.status_code == 504 and "request_timeout_s" in response.json()["error"]
+
+
+def test_a_real_translation_run_served(tmp_path, read):
+    """A trained seq2seq run (tiny, a few updates) answers as its own pipeline does, whole and streamed."""
+    import torch
+
+    from rnnkit.config import apply_overrides
+    from rnnkit.pipeline import from_checkpoint
+    from rnnkit.tasks import runner
+
+    data = tmp_path / "pairs.tsv"
+    data.write_text("".join(f"{i} {i + 1}\tnumber {i} then {i + 1}\n" for i in range(60)), encoding="utf-8")
+    small = ["model.embed_size=16", "model.encoder.hidden_size=16", "model.decoder.hidden_size=16",
+             "data.codec.type=word", "train.steps=10", "train.eval_every=10", "train.progress=false",
+             "decode.test_beams=[1]"]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        runner.train("seq2seq", apply_overrides(runner.make_config("seq2seq"), small), out=tmp_path / "nums",
+                     data=str(data))
+    finally:
+        torch.set_num_threads(threads)
+    pipeline = from_checkpoint(tmp_path / "nums")
+    expected = pipeline.translate("3 4", beam=2)
+    with TestClient(create_app([tmp_path / "nums"], Settings(allowed_dirs=(tmp_path,)))) as client:
+        answer = client.post("/v1/seq2seq/translate", json={"text": "3 4", "beam": 2}).json()
+        assert answer == {"model": "nums", "translation": expected}
+        events = read.events(client.post("/v1/seq2seq/translate", json={"text": "3 4", "beam": 2,
+                                                                         "stream": True}).text)
+        assert events[-1] == ("end", {})
+        assert "".join(e[1]["text"] for e in events[:-1]).strip() == expected

@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "layers": ("rnnkit.bench.layers", "training-step speed of LSTM, GRU and minGRU layers against torch.nn"),
     "memory": ("rnnkit.bench.memory", "which cells learn the adding problem as the lag T grows"),
     "quality": ("rnnkit.bench.quality", "what a task reaches in a fixed training budget, beside a baseline"),
+    "serve": ("rnnkit.bench.serve", "completions and keystrokes per second of the HTTP server, against max_batch=1"),
 }
 
 

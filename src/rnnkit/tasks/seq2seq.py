@@ -56,12 +56,13 @@ class Seq2SeqDataConfig:
 @dataclass
 class DecodeConfig:
     """How outputs are decoded at test and use time: beam search of ``beam`` hypotheses (1: greedy), GNMT's
-    ``length_penalty`` alpha, a ban on repeating any ``no_repeat_ngram``-gram (0: none), and outputs of at
+    ``length_penalty`` alpha (0.6, Wu et al.'s choice, was also the best of 0.6, 1.0 and 1.5 on Multi30k's
+    validation split), a ban on repeating any ``no_repeat_ngram``-gram (0: none), and outputs of at
     most ``max_length`` tokens (0: twice the source length plus 10). ``test_beams`` lists the beam sizes
     the test split is scored with at the end of training (1 = greedy)."""
 
     beam: int = 5
-    length_penalty: float = 1.0
+    length_penalty: float = 0.6
     no_repeat_ngram: int = 0
     max_length: int = 0
     test_beams: tuple[int, ...] = (1, 5)
