@@ -8,11 +8,14 @@ import torch
 from torch import nn
 
 from rnnkit.autocomplete import LMScorer, NGramScorer, Predictor, Session, keystroke_savings, next_word_accuracy
+from rnnkit.autocomplete.scorers import lockstep
 from rnnkit.data.text import CharCodec, CodecConfig, UnknownSymbolError, build_codec
 from rnnkit.models.cache import CacheConfig
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LanguageModel, LMConfig
 from rnnkit.models.ngram import KneserNey
+from rnnkit.serve.lm_batch import BatchCompleter
+from rnnkit.state import tensors
 
 TEXT = "the cat sat on the mat. " * 50
 CODECS = {
@@ -283,3 +286,62 @@ def test_a_lowercasing_codec_matches_any_case_and_accept_keeps_what_was_typed():
     session.type("The cat sat on the M")
     session.accept("mat")
     assert session.text == "The cat sat on the Mat "
+
+
+# ---- reading many texts at once (the server's batched completions) ------------------------------------------
+CACHES = {"no cache": CacheConfig(size=0), "cache": CacheConfig(size=40, theta=0.5, lam=0.3, warmup=5),
+          "short cache": CacheConfig(size=3, theta=0.5, lam=0.3, warmup=0)}  # shorter than most texts
+PREFIXES = ["", "the", "the c", "the cat sat on the ", "the cat sat on the m", "mat. the cat ", " ", "t",
+            "the cat sat on the mat. the cat sat o", "the mat. the "]
+
+
+def assert_close(got, want):
+    assert [w for w, _ in got] == [w for w, _ in want]
+    assert [q for _, q in got] == pytest.approx([q for _, q in want], rel=1e-5, abs=1e-9)
+
+
+def same_cursor(a, b):
+    assert a.logp == pytest.approx(b.logp, rel=1e-5, abs=1e-5)
+    for x, y in zip(tensors(a.state), tensors(b.state), strict=True):
+        assert x.shape == y.shape and torch.allclose(x, y, atol=1e-6)
+    assert (a.memory is None) == (b.memory is None)
+    if a.memory is not None:
+        assert a.memory.values.tolist() == b.memory.values.tolist()
+        assert torch.allclose(a.memory.keys, b.memory.keys, atol=1e-6) and torch.allclose(a.query, b.query, atol=1e-6)
+
+
+@pytest.mark.parametrize("cache", list(CACHES))
+def test_reading_many_id_lists_at_once_equals_advancing_one_id_at_a_time(trained, cache):
+    codec, model = trained["word"]
+    scorer = LMScorer(model, cache=CACHES[cache])
+    start = scorer.advance([scorer.start(codec.eos_id)], codec.encode("the"))[0]  # a start with a memory
+    lists = [codec.encode(t) for t in ("cat sat on the mat .", "the", "", "cat sat", "the cat", "mat")]
+    read = scorer.read(start, lists)
+    assert read[2] is start
+    for ids, got in zip(lists, read):
+        want = start
+        for i in ids:
+            want = scorer.advance([want], [i])[0]
+        same_cursor(got, want)
+
+
+def test_a_model_that_only_steps_is_read_in_lockstep(trained):
+    codec, model = trained["word"]
+    scorer = LMScorer(Counting(model))
+    lists = [codec.encode(t) for t in ("the cat sat", "the", "", "a cat")]
+    read = scorer.read(scorer.start(codec.eos_id), lists)
+    assert scorer.model.calls == 1 + 3  # the start, then one batched step per position
+    for got, want in zip(read, lockstep(LMScorer(model), LMScorer(model).start(codec.eos_id), lists)):
+        same_cursor(got, want)
+
+
+@pytest.mark.parametrize("cache", list(CACHES))
+@pytest.mark.parametrize("name", list(CODECS))
+def test_batched_completions_equal_typing_each_prefix(trained, name, cache):
+    codec, model = trained[name]
+    p = Predictor(LMScorer(model, cache=CACHES[cache]), codec)
+    requests = [(text, 1 + n % 4) for n, text in enumerate(PREFIXES)]
+    answers = BatchCompleter(p).complete(requests)
+    assert any(len(a) > 1 for a in answers)
+    for (text, k), got in zip(requests, answers):
+        assert_close(got, Session(p, k=k).type(text))

@@ -10,7 +10,7 @@ import torch
 from rnnkit.autocomplete import LMScorer
 from rnnkit.data.streams import text_span
 from rnnkit.data.text import CodecConfig, build_codec
-from rnnkit.models.cache import CacheConfig, Memory, attend, document_log_probs, mix
+from rnnkit.models.cache import CacheConfig, Memory, attend, batch_log_probs, document_log_probs, mix, stack_memories
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LanguageModel, LMConfig
 from rnnkit.tasks import lm as lm_task
@@ -143,3 +143,35 @@ def test_cache_metrics_are_the_same_in_any_segment_length(monkeypatch):
         logits, _ = lm.logits(torch.tensor([ids_b[:-1]]))
         want += torch.nn.functional.cross_entropy(logits[0], torch.tensor(ids_b[1:]), reduction="sum")
     assert off["cache_loss"] == pytest.approx(float(want) / (len(ids) + len(ids_b) - 2), rel=1e-5)
+
+
+def test_mix_equals_the_formula_with_repeated_and_absent_ids():
+    torch.manual_seed(0)
+    logp = torch.log_softmax(torch.randn(3, 9), dim=-1)
+    weights = torch.softmax(torch.randn(3, 5), dim=-1)
+    weights[2] = 0.0  # a row that remembers nothing
+    values = torch.tensor([[1, 4, 4, 0, 8], [2, 2, 2, 2, 2], [0, 1, 2, 3, 4]])
+    share = torch.tensor([[0.3], [0.1], [0.0]])
+    cache = torch.zeros(3, 9, dtype=torch.float64).scatter_add_(1, values, weights.double())
+    want = torch.log((1 - share.double()) * logp.double().exp() + share.double() * cache)
+    got = mix(logp, weights, values, share)
+    assert torch.allclose(got.double(), want, rtol=1e-5, atol=1e-6)
+    assert torch.equal(got[2], logp[2])  # no share: the model's own, unchanged
+    assert torch.allclose(mix(logp[:1], weights[:1], values[0], share[:1]), got[:1])  # (M,) values broadcast
+
+
+def test_batched_mixing_equals_each_rows_own_memory():
+    torch.manual_seed(1)
+    cfg = CacheConfig(size=10, theta=0.7, lam=0.3, warmup=3)
+    memories = [Memory.empty(4)]
+    for n in (1, 2, 6):
+        memories.append(Memory(torch.randn(n, 4), torch.randint(0, 7, (n,))))
+    queries, logp = torch.randn(4, 4), torch.log_softmax(torch.randn(4, 7), dim=-1)
+    keys, values, counts = stack_memories(memories)
+    assert keys.shape == (4, 6, 4) and values.shape == (4, 6) and counts.tolist() == [0, 1, 2, 6]
+    got = batch_log_probs(keys, values, counts, queries, logp, cfg)
+    for n, memory in enumerate(memories):
+        assert torch.allclose(got[n], memory.log_probs(queries[n], logp[n], cfg), rtol=1e-5, atol=1e-6)
+    assert torch.equal(got[0], logp[0])
+    empty = stack_memories([Memory.empty(4), Memory.empty(4)])
+    assert torch.equal(batch_log_probs(*empty, queries[:2], logp[:2], cfg), logp[:2])

@@ -9,8 +9,9 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+from torch import Tensor
 
-from rnnkit.models.cache import CacheConfig, Memory
+from rnnkit.models.cache import CacheConfig, Memory, batch_log_probs, stack_memories
 from rnnkit.models.ngram import KneserNey
 from rnnkit.state import concat, map_state
 
@@ -56,7 +57,8 @@ class LMScorer:
 
     ``cache`` (default: the model's ``config.cache``, if it has one) mixes a continuous cache of the text
     read into every prediction; that needs ``model.features`` and ``model.head``, as ``LanguageModel`` has.
-    ``CacheConfig(size=0)`` turns the model's cache off."""
+    ``CacheConfig(size=0)`` turns the model's cache off. Besides the ``Scorer`` methods, ``read`` reads many
+    texts from one cursor at once (a server's batch of completions)."""
 
     def __init__(self, model: torch.nn.Module, *, cache: CacheConfig | None = None):
         self.model = model.eval()
@@ -74,28 +76,99 @@ class LMScorer:
         return self._step(states[0] if len(states) == 1 else concat(states), ids, cursors)
 
     @torch.inference_mode()
+    def read(self, start: Cursor, id_lists: Sequence[Sequence[int]]) -> list[Cursor]:
+        """The cursor after each list of ids, read from ``start``: what ``advance`` gives one id at a time
+        (``tail`` and ``word`` stay ``start``'s), but one ``features`` call reads all the lists of one length,
+        and the head, softmax and cache run once, for all lists, at their last positions. An empty list gives
+        ``start``. ``start`` is a cursor of this scorer. A model with ``step`` alone is stepped in lockstep."""
+        if not (hasattr(self.model, "features") and hasattr(self.model, "head")):
+            return lockstep(self, start, id_lists)
+        out, groups = [start] * len(id_lists), _by_length(id_lists)
+        if not groups:
+            return out
+        xs = [torch.tensor([list(id_lists[n]) for n in rows], device=self._device) for rows in groups.values()]
+        reads = [self._features(start, x) for x in xs]  # (b, L, D) vectors and the state after, per length
+        last = torch.cat([h[:, -1] for h, _ in reads])  # (B, D), rows in the order of the groups
+        logp = torch.log_softmax(self.model.head(last).float(), dim=-1)
+        state = concat([s for _, s in reads])
+        if self.cache is None:
+            cursors = self._cursors(state, logp)
+        else:
+            memories = [m for (h, _), x in zip(reads, xs) for m in self._remembered(start, h.float(), x)]
+            logp = batch_log_probs(*stack_memories(memories), last.float(), logp, self.cache)
+            cursors = self._cursors(state, logp, last.float(), memories)
+        for n, cursor in zip((n for rows in groups.values() for n in rows), cursors):
+            out[n] = cursor
+        return out
+
+    def _features(self, start: Cursor, x: Tensor) -> tuple[Tensor, Any]:
+        """Every row of ``x`` (b, L) read from ``start`` -> ((b, L, D) vectors, the (b, ...) state after)."""
+        b = x.shape[0]
+        state = map_state(lambda t: t.expand(b, *t.shape[1:]).contiguous(), start.state)  # (1, ...) -> (b, ...)
+        return self.model.features(x, state)
+
+    def _remembered(self, start: Cursor, h: Tensor, x: Tensor) -> list[Memory]:
+        """The cache of each row after reading ``x`` (b, L) from ``start`` with vectors ``h`` (b, L, D): the
+        vector before each id is remembered with it, ``start``'s own first; the last ``size`` are kept."""
+        b, size = x.shape[0], self.cache.size
+        keys = torch.cat([start.memory.keys.expand(b, -1, -1), start.query.expand(b, 1, -1), h[:, :-1]], dim=1)
+        values = torch.cat([start.memory.values.expand(b, -1), x], dim=1)
+        return [Memory(k, v) for k, v in zip(keys[:, -size:], values[:, -size:])]
+
+    @torch.inference_mode()
     def _step(self, state: Any, ids: Sequence[int], parents: Sequence[Cursor | None]) -> list[Cursor]:
         x = torch.tensor(ids, device=self._device)
         if self.cache is None:
             logits, state = self.model.step(x, state)  # (B, V)
-            logp = torch.log_softmax(logits.float(), dim=-1)
-            queries, memories = [None] * len(ids), [None] * len(ids)
-        else:
-            h, state = self.model.features(x.unsqueeze(1), state)
-            queries = list(h[:, 0].float())  # (D,) each: the vector that predicts the next token
-            logp = torch.log_softmax(self.model.head(h[:, 0]).float(), dim=-1)
-            memories = [
-                Memory.empty(queries[0].shape[0], self._device) if p is None
-                else p.memory.add(p.query, int(i), self.cache.size)  # the parent's vector was followed by i
-                for p, i in zip(parents, ids)
-            ]
-            logp = torch.stack([m.log_probs(q, lp, self.cache) for m, q, lp in zip(memories, queries, logp)])
-        logp = logp.cpu().numpy()
-        return [
-            Cursor(map_state(lambda t, i=i: t[i : i + 1], state), _frozen(logp[i]), query=queries[i],
-                   memory=memories[i])
-            for i in range(len(ids))
+            return self._cursors(state, torch.log_softmax(logits.float(), dim=-1))
+        h, state = self.model.features(x.unsqueeze(1), state)
+        queries = h[:, 0].float()  # (B, D): the vectors that predict the next tokens
+        logp = torch.log_softmax(self.model.head(h[:, 0]).float(), dim=-1)
+        memories = [
+            Memory.empty(queries.shape[1], self._device) if p is None
+            else p.memory.add(p.query, int(i), self.cache.size)  # the parent's vector was followed by i
+            for p, i in zip(parents, ids)
         ]
+        logp = batch_log_probs(*stack_memories(memories), queries, logp, self.cache)
+        return self._cursors(state, logp, queries, memories)
+
+    @staticmethod
+    def _cursors(state: Any, logp: Tensor, queries: Tensor | None = None,
+                 memories: Sequence[Memory] | None = None) -> list[Cursor]:
+        """One cursor per row of the batched ``state`` and (B, V) ``logp`` (and (B, D) ``queries``)."""
+        rows = logp.cpu().numpy()
+        return [
+            Cursor(map_state(lambda t, i=i: t[i : i + 1], state), _frozen(rows[i]),
+                   query=None if queries is None else queries[i], memory=None if memories is None else memories[i])
+            for i in range(len(rows))
+        ]
+
+
+def _by_length(id_lists: Sequence[Sequence[int]]) -> dict[int, list[int]]:
+    """The positions of the non-empty lists, grouped by length."""
+    groups: dict[int, list[int]] = {}
+    for n, ids in enumerate(id_lists):
+        if len(ids):
+            groups.setdefault(len(ids), []).append(n)
+    return groups
+
+
+def read(scorer: Scorer, start: Cursor, id_lists: Sequence[Sequence[int]]) -> list[Cursor]:
+    """The cursor after each list of ids, read from ``start``: ``scorer.read`` where the scorer has one (as
+    ``LMScorer`` does), else ``lockstep``."""
+    reader = getattr(scorer, "read", None)
+    return reader(start, id_lists) if reader is not None else lockstep(scorer, start, id_lists)
+
+
+def lockstep(scorer: Scorer, start: Cursor, id_lists: Sequence[Sequence[int]]) -> list[Cursor]:
+    """The cursor after each list of ids, read from ``start`` in lockstep: position t is one batched
+    ``advance`` of the lists that have a t-th id."""
+    cursors = [start] * len(id_lists)
+    for t in range(max((len(ids) for ids in id_lists), default=0)):
+        rows = [n for n, ids in enumerate(id_lists) if t < len(ids)]
+        for n, cursor in zip(rows, scorer.advance([cursors[n] for n in rows], [id_lists[n][t] for n in rows])):
+            cursors[n] = cursor
+    return cursors
 
 
 class NGramScorer:

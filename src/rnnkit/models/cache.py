@@ -12,11 +12,12 @@ down in proportion, so the first words of a text do not push themselves as the n
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 
 @dataclass
@@ -61,9 +62,14 @@ def mix(logp: Tensor, weights: Tensor, values: Tensor, share: Tensor) -> Tensor:
     """``log((1 - share) p + share c)`` for (N, V) model log-probabilities ``logp``, (N, M) cache weights
     (rows summing to one, or all zero where nothing is remembered), the ids (M,) or (N, M) that followed
     the remembered positions, and the cache's (N, 1) ``share`` (``CacheConfig.share``)."""
-    cache = torch.zeros_like(logp).scatter_add_(1, values.expand_as(weights), weights.to(logp.dtype))
+    values = values.expand_as(weights)
     share = share.to(logp.dtype)
-    return torch.logaddexp(logp + torch.log1p(-share), torch.log(share * cache))
+    cache = torch.zeros_like(logp).scatter_add_(1, values, weights.to(logp.dtype))  # (N, V)
+    out = logp + torch.log1p(-share)  # where c is 0
+    # only the ids the cache holds change, so the log and logaddexp run on (N, M), not (N, V): the log of
+    # the many zeros of a dense c is slow on CPU. Repeated ids compute and write the same value.
+    held = torch.logaddexp(out.gather(1, values), torch.log(share * cache.gather(1, values)))
+    return out.scatter(1, values, held)
 
 
 def document_log_probs(
@@ -116,3 +122,24 @@ class Memory:
         weights = attend(query.unsqueeze(0), self.keys, cfg.theta)
         share = cfg.share(torch.tensor([[len(self)]], device=logp.device))
         return mix(logp.unsqueeze(0), weights, self.values, share)[0]
+
+
+def stack_memories(memories: Sequence[Memory]) -> tuple[Tensor, Tensor, Tensor]:
+    """N memories -> their (N, M, D) keys and (N, M) values, zero-padded at the end to the longest M, and the
+    (N,) count of real entries of each."""
+    counts = torch.tensor([len(m) for m in memories], device=memories[0].values.device)
+    keys = pad_sequence([m.keys for m in memories], batch_first=True)
+    return keys, pad_sequence([m.values for m in memories], batch_first=True), counts
+
+
+def batch_log_probs(keys: Tensor, values: Tensor, counts: Tensor, query: Tensor, logp: Tensor,
+                    cfg: CacheConfig) -> Tensor:
+    """The (N, V) model log-probabilities ``logp`` at (N, D) ``query``, row n mixed with its own cache: the
+    first ``counts[n]`` of (N, M, D) ``keys`` and (N, M) ``values`` (the rest is padding). One batched op for
+    all rows; row n equals ``Memory(keys[n, :c], values[n, :c]).log_probs(query[n], logp[n], cfg)``."""
+    if keys.shape[1] == 0:
+        return logp
+    allowed = torch.arange(keys.shape[1], device=keys.device) < counts.unsqueeze(1)  # (N, M)
+    scores = cfg.theta * torch.bmm(keys, query.unsqueeze(2)).squeeze(2)  # (N, M, D) x (N, D) -> (N, M)
+    weights = torch.nan_to_num(torch.softmax(scores.masked_fill(~allowed, float("-inf")), dim=-1), nan=0.0)
+    return mix(logp, weights, values, cfg.share(counts.unsqueeze(1)))

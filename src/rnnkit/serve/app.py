@@ -2,7 +2,8 @@
 
 ``create_app(runs, settings)`` loads the runs and mounts, for each loaded task, the endpoints its module in
 ``rnnkit.serve.endpoints`` declares, plus ``GET /v1/models``, ``/healthz``, ``/metrics``, the OpenAPI docs at
-``/docs`` and the page at ``/``. ``run(runs, settings)`` serves it with uvicorn until interrupted.
+``/docs`` and the page at ``/``. ``run(runs, settings)`` serves it with uvicorn until interrupted. Every request
+passes the ``Guard`` (limits, token, metrics); JSON posts to the task endpoints then take the ``Direct`` way.
 
 >>> run(["runs/demo"], Settings(port=8000))          # then open http://127.0.0.1:8000/
 """
@@ -21,9 +22,11 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
 from rnnkit.serve import endpoints  # noqa: F401 - importing it declares every task's endpoints
 from rnnkit.serve.declare import DESCRIBERS, ENDPOINTS, Endpoint
+from rnnkit.serve.direct import Direct
 from rnnkit.serve.errors import install_error_handlers
 from rnnkit.serve.guard import Guard
 from rnnkit.serve.server import RunOrPipeline, Server, load_models
@@ -63,31 +66,35 @@ def create_app(runs_or_pipelines: Sequence[RunOrPipeline], settings: Settings | 
     app = FastAPI(title="rnnkit", summary="Recurrent models served over HTTP", lifespan=lifespan)
     app.state.server = server
     install_error_handlers(app)
-    app.add_middleware(Guard, server=server, routes=app.router.routes)
     _mount_common(app, server)
-    for spec in ENDPOINTS:
-        if _is_served(spec, server):
-            _mount(app, spec, server)
+    mounted = [(spec, _mount(app, spec, server)) for spec in ENDPOINTS if _is_served(spec, server)]
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(Direct, server=server, mounted=mounted)  # the last added is the outermost: Guard first
+    app.add_middleware(Guard, server=server, routes=app.router.routes)
     return app
 
 
 def run(runs: Sequence[str], settings: Settings) -> None:
-    """Serve ``runs`` on ``settings.host``:``settings.port`` with uvicorn; returns when interrupted."""
+    """Serve ``runs`` on ``settings.host``:``settings.port`` with uvicorn; returns when interrupted. Sets
+    torch's thread count for the whole process to ``settings.torch_threads``."""
+    import torch
     import uvicorn
+
+    if settings.torch_threads is not None:
+        torch.set_num_threads(settings.torch_threads)
 
     app = create_app(runs, settings)
     names = ", ".join(f"{m.name} ({m.task})" for m in app.state.server.models.values())
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"serving {names} at http://{host}:{settings.port}/ (API docs at /docs)", flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=settings.access_log)
 
 
 def _is_served(spec: Endpoint, server: Server) -> bool:
     return any(m.task == spec.task and (spec.kind is None or m.kind == spec.kind) for m in server.models.values())
 
 
-def _mount(app: FastAPI, spec: Endpoint, server: Server) -> None:
+def _mount(app: FastAPI, spec: Endpoint, server: Server) -> BaseRoute:
     """Route ``spec`` with a signature FastAPI reads: the body model (if any) and the path parameters."""
     params = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=str, default=PathParam())
               for name in re.findall(r"{(\w+)}", spec.path)]
@@ -106,6 +113,7 @@ def _mount(app: FastAPI, spec: Endpoint, server: Server) -> None:
     route.__name__ = f"{spec.task}_{spec.handler.__name__}"
     app.add_api_route(spec.route, route, methods=[spec.method], response_model=spec.Response, summary=spec.summary,
                       description=inspect.getdoc(spec.handler) or "", tags=[spec.task], status_code=spec.status_code)
+    return app.router.routes[-1]
 
 
 def _mount_common(app: FastAPI, server: Server) -> None:

@@ -25,6 +25,19 @@ def error_response(status: int, message: str, headers: dict[str, str] | None = N
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
+def answer(exc: Exception) -> JSONResponse | None:
+    """The JSON answer to what a handler raised: an ``ApiError``'s own status, an HTTP error's, 400 for a
+    pipeline's ``ValueError``; None for anything else (a bug: the app answers 500)."""
+    if isinstance(exc, ApiError):
+        return error_response(exc.status, exc.message)
+    if isinstance(exc, HTTPException):
+        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+    if isinstance(exc, ValueError):
+        # the pipelines raise ValueError (or a subclass) with a one-line message for input they cannot read
+        return error_response(400, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return None
+
+
 def describe_validation(exc: RequestValidationError) -> tuple[int, str]:
     """400 for a body that is not JSON; 422 naming the first wrong fields otherwise."""
     errors = exc.errors()
@@ -42,22 +55,15 @@ def describe_validation(exc: RequestValidationError) -> tuple[int, str]:
 def install_error_handlers(app: FastAPI) -> None:
     """Turn validation errors, HTTP errors, ``ApiError`` and pipeline ``ValueError`` into JSON 4xx answers."""
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message)
-
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(*describe_validation(exc))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+    async def refuse(request: Request, exc: Exception) -> JSONResponse | None:
+        return answer(exc)
 
-    @app.exception_handler(ValueError)
-    async def bad_value(request: Request, exc: ValueError) -> JSONResponse:
-        # the pipelines raise ValueError (or a subclass) with a one-line message for input they cannot read
-        return error_response(400, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    for kind in (ApiError, HTTPException, ValueError):
+        app.add_exception_handler(kind, refuse)
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> JSONResponse:

@@ -66,7 +66,7 @@ class Guard:
             more = message.get("more_body", False)
             if len(body) > limit:
                 return _too_large(limit), receive
-        return None, _replay(bytes(body), first, receive)
+        return None, replay(bytes(body), first, receive)
 
     def _authorized(self, scope: Scope) -> bool:
         given = _header(scope, b"authorization") or ""
@@ -86,7 +86,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _replay(body: bytes, first: Message | None, receive: Receive) -> Receive:
+def replay(body: bytes, first: Message | None, receive: Receive) -> Receive:
     """A ``receive`` that gives the whole body once, then defers to the real one (for disconnects)."""
     sent = False
 
@@ -101,8 +101,9 @@ def _replay(body: bytes, first: Message | None, receive: Receive) -> Receive:
 
 
 def _route_of(scope: Scope, routes: list[BaseRoute]) -> str:
-    """The route template that matched (``/v1/lm/sessions/{session_id}/keys``), so ids never become labels."""
-    for route in routes:
+    """The route template that matched (``/v1/lm/sessions/{session_id}/keys``), so ids never become labels.
+    The router leaves the route it chose in ``scope``; only a refused or unrouted request is matched here."""
+    for route in (scope["route"], *routes) if "route" in scope else routes:
         match, _ = route.matches(scope)
         if match == Match.FULL:
             return getattr(route, "path", "other")

@@ -1,12 +1,13 @@
 """Next-word completion of many prefixes at once, with the answers of ``LanguageModelPipeline.complete``.
 
 A completion reads its prefix from a document start, then searches for the next word. Reading is where the
-model works, so the prefixes of one micro-batch are read in lockstep: step t feeds the t-th token of every
-prefix that has one, as one batched ``Scorer.advance`` (one forward step of B rows)::
+model works, so the prefixes of one micro-batch are read together by ``scorers.read``: an ``LMScorer`` reads
+all prefixes of one length in one model call and computes the next-token distribution (and the cache mix)
+only after the last token; another scorer steps them in lockstep, one batched ``advance`` per position::
 
-    "the cat sat "   the  cat  sat            <- rows drop out as their prefixes end
-    "a dog "         a    dog
-    "on the m"       on   the        (tail "m": the word being typed, never read)
+    "the cat sat "   the  cat  sat       <- one call for the prefixes of 3 tokens
+    "a dog "         a    dog            <- one for those of 2
+    "on the m"       on   the            (tail "m": the word being typed, never read)
 
 Which tokens a prefix commits to the model, and which text waits in the cursor's tail, is decided by the
 predictor's own ``feed``: a ``_Recorder`` scorer that computes nothing lets ``feed`` run on a twin predictor
@@ -21,6 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from rnnkit.autocomplete import Cursor, Predictor
+from rnnkit.autocomplete.scorers import read
 from rnnkit.autocomplete.search import Suggestions
 
 _NO_LOGP = np.zeros(0, dtype=np.float32)
@@ -82,15 +84,10 @@ class BatchCompleter:
         return out
 
     def read(self, plans: Sequence[Plan]) -> list[Cursor]:
-        """The cursor after each plan, reading all of them in lockstep: one batched step per token position."""
+        """The cursor after each plan, all read together from the document start."""
         if self._start is None:
             self._start = self.predictor.begin()  # a cursor is immutable, so every prefix may start from it
-        cursors = [self._start] * len(plans)
-        for t in range(max((len(p.ids) for p in plans), default=0)):
-            rows = [i for i, p in enumerate(plans) if t < len(p.ids)]
-            stepped = self.predictor.scorer.advance([cursors[i] for i in rows], [plans[i].ids[t] for i in rows])
-            for i, cursor in zip(rows, stepped):
-                cursors[i] = cursor
+        cursors = read(self.predictor.scorer, self._start, [p.ids for p in plans])
         return [replace(c, tail=p.tail, word=p.word) for c, p in zip(cursors, plans)]
 
     def _suggest(self, cursor: Cursor, k: int) -> Suggestions | ValueError:

@@ -96,7 +96,8 @@ class Server:
 
     async def within_timeout(self, awaitable: Any) -> Any:
         try:
-            return await asyncio.wait_for(awaitable, self.settings.request_timeout_s)
+            async with asyncio.timeout(self.settings.request_timeout_s):  # no task per request, as wait_for makes
+                return await awaitable
         except TimeoutError:
             limit = self.settings.request_timeout_s
             raise ApiError(504, f"the model took longer than request_timeout_s={limit}") from None

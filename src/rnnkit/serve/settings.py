@@ -24,7 +24,14 @@ class Settings:
     - ``max_sessions``, ``session_idle_s``, ``session_memory_mb``, ``session_history``: the typing-session
       store (least recently used sessions are evicted first; an idle one expires).
     - ``batch_wait_ms``, ``max_batch``: how long concurrent ``complete`` requests are collected, and at most
-      how many run in one batched model step.
+      how many run in one batched model step. A batch takes every request that queued while the model was
+      busy, then waits this long for more: 1 ms lets the clients answered by the last batch send their next
+      request, where 0 would start a batch of one or two and keep the rest waiting for it.
+    - ``torch_threads``: the threads torch computes with in ``run`` (None: torch's default). 1 by default:
+      the event loop, the JSON work and often the clients share the cores, and a served batch is too small
+      to gain from more.
+    - ``access_log``: a log line per request from uvicorn in ``run`` (off by default: writing it takes event
+      loop time from the requests; ``/metrics`` counts requests and latencies).
     - ``clock``: seconds, monotonic; tests pass a fake one to expire sessions without waiting.
     """
 
@@ -41,8 +48,10 @@ class Settings:
     session_idle_s: float = 600.0
     session_memory_mb: float = 512.0
     session_history: int = 64
-    batch_wait_ms: float = 2.0
+    batch_wait_ms: float = 1.0
     max_batch: int = 64
+    torch_threads: int | None = 1
+    access_log: bool = False
     clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +62,9 @@ class Settings:
             value = getattr(self, f.name)
             if f.name in positive and not value > 0:
                 raise ServeError(f"setting {f.name} must be positive, got {value!r}")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ServeError(f"setting torch_threads must be positive (or None for torch's default), got "
+                             f"{self.torch_threads!r}")
         if self.batch_wait_ms < 0:
             raise ServeError(f"setting batch_wait_ms must be at least 0, got {self.batch_wait_ms!r}")
         if not 0 <= self.port < 65536:
