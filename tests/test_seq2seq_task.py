@@ -80,8 +80,12 @@ def test_eval_and_predict_from_the_command_line(trained, capsys):
     result, data = trained
     assert main(["eval", str(result.run), "--data", str(data)]) == 0
     assert "bleu" in capsys.readouterr().out
-    assert main(["predict", str(result.run), "5", "9", "--beam", "2"]) == 0
-    assert capsys.readouterr().out.strip() == "five nine"
+    png = result.run / "chosen.png"
+    assert main(["predict", str(result.run), "5", "9", "--beam", "2", "--attention", str(png)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["five nine", f"attention: {png}"]
+    assert png.stat().st_size > 1000
+    assert main(["predict", str(result.run), "5", "--attention", str(png)]) == 1  # never overwritten
+    assert "already exists" in capsys.readouterr().err
 
 
 def test_misaligned_files_stop_with_one_line(tmp_path, capsys):

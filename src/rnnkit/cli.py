@@ -75,6 +75,7 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="+", metavar="INPUT", help="the text typed so far (several are joined by spaces)")
     parser.add_argument("-k", "--top-k", type=int, default=5, help="how many suggestions (default 5)")
     parser.add_argument("--beam", type=int, help="seq2seq: beam size (default: the run's decode.beam; 1 is greedy)")
+    parser.add_argument("--attention", metavar="PNG", help="seq2seq: also draw the attention heat map to this file")
     parser.add_argument("--explain", action="store_true",
                         help="classifiers: shade the words that moved the decision, and write an HTML page")
     parser.add_argument("--html", metavar="FILE",
@@ -91,7 +92,9 @@ def predict(args: argparse.Namespace) -> int:
     if pipeline.task == "seq2seq":
         from rnnkit.cli_use import stream_reply
 
-        stream_reply(pipeline, text, beam=args.beam)
+        output = stream_reply(pipeline, text, beam=args.beam)
+        if args.attention:
+            print(f"attention: {pipeline.attention_figure(text, args.attention, output=output)}")
         return 0
     for word, probability in pipeline.complete(text, k=args.top_k):
         print(f"{probability:8.4f}  {word}")

@@ -213,6 +213,16 @@ class Seq2SeqPipeline:
         """A chat model's reply to ``message`` after the earlier turns ``history`` (oldest first)."""
         return self.translate(self.encoding.context([*(history or []), self._check(message)]), beam=beam)
 
+    def attention_figure(self, text: str, path: str | Path, *, output: str | None = None) -> Path:
+        """A heat map of where the model looked for each output token of ``text`` (its greedy output, or
+        the given ``output``), written to ``path`` (PNG); an existing file is never overwritten."""
+        from rnnkit.tasks.seq2seq import attention_figure
+
+        path = Path(path)
+        if path.exists():
+            raise ValueError(f"{path}: already exists; choose another file")
+        return attention_figure(self.model, self.encoding, self._check(text), path, decode=self.decode, output=output)
+
     def unknown(self, text: str) -> list[str]:
         """The words of ``text`` that the source codec maps to its unknown token (a byte-level codec has none)."""
         codec = self.encoding.source

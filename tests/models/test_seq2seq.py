@@ -9,12 +9,12 @@ from rnnkit.nn.attention import Attention
 
 VARIANTS = [
     {},
-    {"context_layer": False},
-    {"context_layer": False, "input_feeding": True},
+    {"context_layer": True},
+    {"input_feeding": True},
     {"input_feeding": True},
     {"attention": "additive", "attention_size": 8},
     {"attention": "dot", "decoder": EncoderConfig(hidden_size=16)},
-    {"attention": "none", "context_layer": False},
+    {"attention": "none"},
     {"bridge": False, "tie_embeddings": False},
     {"decoder": EncoderConfig(cell="gru", hidden_size=12, num_layers=2),
      "encoder": EncoderConfig(cell="gru", hidden_size=6, num_layers=2, bidirectional=True)},
@@ -137,7 +137,7 @@ def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="one vocabulary"):
         small(share_embeddings=True)
     with pytest.raises(ValueError, match="needs model.attention"):
-        small(attention="none")
+        small(attention="none", context_layer=True)
 
 
 def test_scheduled_sampling_trains_stepwise():

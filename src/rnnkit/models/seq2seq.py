@@ -54,7 +54,7 @@ class Seq2SeqConfig:
     attention: Literal["general", "dot", "additive", "none"] = "general"
     attention_size: int = 0
     input_feeding: bool = False
-    context_layer: bool = True
+    context_layer: bool = False
     bridge: bool = True
     tie_embeddings: bool = True
     share_embeddings: bool = False
