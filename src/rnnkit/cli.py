@@ -56,6 +56,7 @@ def demo(args: argparse.Namespace) -> int:
     print(f"model saved in {result.run}; try:")
     print(f'  rnnkit predict {result.run} "open the file and read the"')
     print(f'  rnnkit generate {result.run} --prime "the module" --length 40 --seed 1')
+    print(f"  rnnkit serve {result.run}          # then open http://127.0.0.1:8000/ and type")
     return 0
 
 
