@@ -195,9 +195,9 @@ class Seq2SeqPipeline:
         with torch.inference_mode():
             state = self.model.start(Batch(source, lengths=torch.tensor([source.shape[1]])))
             first = torch.tensor([enc.start_id])
-            limit = self.decode.max_length or 2 * source.shape[1] + 10
             out: list[int] = []
             shown = ""
+            limit = self.decode.limit(source.shape[1])
             for ids in beam_stream(self.model.step, first, state, beam_size=beam, max_length=limit,
                                    eos_id=enc.target.eos_id, length_penalty=self.decode.length_penalty,
                                    no_repeat_ngram=self.decode.no_repeat_ngram):

@@ -67,6 +67,10 @@ class DecodeConfig:
     max_length: int = 0
     test_beams: tuple[int, ...] = (1, 5)
 
+    def limit(self, source_length: int) -> int:
+        """The most tokens to decode for a source of ``source_length`` tokens."""
+        return self.max_length or 2 * source_length + 10
+
 
 def _train_defaults() -> TrainConfig:
     return TrainConfig(steps=4000, lr=2e-3, schedule="cosine", warmup_steps=100, min_lr_ratio=0.05, eval_every=250,
@@ -245,8 +249,8 @@ def translate(model: Seq2Seq, enc: PairEncoding, texts: list[str], decode: Decod
         inputs, lengths = pad([encoded[i] for i in idx])
         state = model.start(Batch(inputs, lengths=lengths))
         first = torch.full((len(idx),), enc.start_id, dtype=torch.long)
-        limit = decode.max_length or 2 * int(lengths.max()) + 10
-        options = dict(max_length=limit, eos_id=enc.target.eos_id, no_repeat_ngram=decode.no_repeat_ngram)
+        options = dict(max_length=decode.limit(int(lengths.max())), eos_id=enc.target.eos_id,
+                       no_repeat_ngram=decode.no_repeat_ngram)
         if beam == 1:
             best = greedy_search(model.step, first, state, **options)
         else:
