@@ -42,6 +42,19 @@ def test_carrying_the_state_equals_one_long_pass():
     torch.testing.assert_close(torch.cat([first, second], 1), full, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_padded_rows_with_lengths_end_in_the_state_of_their_own_last_id(cell):
+    model = _model(cell=cell, embed_size=12)
+    ids = torch.randint(1, 30, (3, 8))
+    lengths = torch.tensor([8, 3, 5])
+    h, state = model.features(ids, lengths=lengths)
+    for b, n in enumerate(lengths.tolist()):
+        want_h, want_state = model.features(ids[b : b + 1, :n])
+        torch.testing.assert_close(h[b, :n], want_h[0], atol=1e-5, rtol=1e-4)
+        for got, want in zip(torch.utils._pytree.tree_leaves(state), torch.utils._pytree.tree_leaves(want_state)):
+            torch.testing.assert_close(got[b], want[0], atol=1e-5, rtol=1e-4)
+
+
 def test_tied_weights_share_one_matrix_and_project_when_widths_differ():
     model = _model(tie_weights=True, embed_size=10)
     assert model.head.weight is model.embed.weight and model.proj is not None

@@ -78,42 +78,51 @@ class LMScorer:
     @torch.inference_mode()
     def read(self, start: Cursor, id_lists: Sequence[Sequence[int]]) -> list[Cursor]:
         """The cursor after each list of ids, read from ``start``: what ``advance`` gives one id at a time
-        (``tail`` and ``word`` stay ``start``'s), but one ``features`` call reads all the lists of one length,
-        and the head, softmax and cache run once, for all lists, at their last positions. An empty list gives
-        ``start``. ``start`` is a cursor of this scorer. A model with ``step`` alone is stepped in lockstep."""
+        (``tail`` and ``word`` stay ``start``'s), but one ``features`` call reads all the lists at once,
+        padded to the longest with per-row lengths (the kernel never steps over padding), and the head,
+        softmax and cache run once, for all lists, at their last positions. An empty list gives ``start``.
+        ``start`` is a cursor of this scorer. A model with ``step`` alone is stepped in lockstep."""
         if not (hasattr(self.model, "features") and hasattr(self.model, "head")):
             return lockstep(self, start, id_lists)
-        out, groups = [start] * len(id_lists), _by_length(id_lists)
-        if not groups:
+        rows = [n for n, ids in enumerate(id_lists) if len(ids)]
+        out = [start] * len(id_lists)
+        if not rows:
             return out
-        xs = [torch.tensor([list(id_lists[n]) for n in rows], device=self._device) for rows in groups.values()]
-        reads = [self._features(start, x) for x in xs]  # (b, L, D) vectors and the state after, per length
-        last = torch.cat([h[:, -1] for h, _ in reads])  # (B, D), rows in the order of the groups
+        lengths = torch.tensor([len(id_lists[n]) for n in rows])
+        x = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long)
+        for r, n in enumerate(rows):
+            x[r, : lengths[r]] = torch.as_tensor(id_lists[n])
+        x = x.to(self._device)
+        h, state = self._features(start, x, lengths)  # (B, L, D) vectors, the state after each row's last id
+        last = h[torch.arange(len(rows), device=h.device), lengths.to(h.device) - 1]  # (B, D)
         logp = torch.log_softmax(self.model.head(last).float(), dim=-1)
-        state = concat([s for _, s in reads])
         if self.cache is None:
             cursors = self._cursors(state, logp)
         else:
-            memories = [m for (h, _), x in zip(reads, xs) for m in self._remembered(start, h.float(), x)]
+            memories = self._remembered(start, h.float(), x, lengths)
             logp = batch_log_probs(*stack_memories(memories), last.float(), logp, self.cache)
             cursors = self._cursors(state, logp, last.float(), memories)
-        for n, cursor in zip((n for rows in groups.values() for n in rows), cursors):
+        for n, cursor in zip(rows, cursors):
             out[n] = cursor
         return out
 
-    def _features(self, start: Cursor, x: Tensor) -> tuple[Tensor, Any]:
-        """Every row of ``x`` (b, L) read from ``start`` -> ((b, L, D) vectors, the (b, ...) state after)."""
+    def _features(self, start: Cursor, x: Tensor, lengths: Tensor) -> tuple[Tensor, Any]:
+        """Every row of ``x`` (b, L), ``lengths`` real ids each, read from ``start`` -> ((b, L, D) vectors,
+        the (b, ...) state after each row's last real id)."""
         b = x.shape[0]
         state = map_state(lambda t: t.expand(b, *t.shape[1:]).contiguous(), start.state)  # (1, ...) -> (b, ...)
-        return self.model.features(x, state)
+        return self.model.features(x, state, lengths=None if bool((lengths == x.shape[1]).all()) else lengths)
 
-    def _remembered(self, start: Cursor, h: Tensor, x: Tensor) -> list[Memory]:
-        """The cache of each row after reading ``x`` (b, L) from ``start`` with vectors ``h`` (b, L, D): the
-        vector before each id is remembered with it, ``start``'s own first; the last ``size`` are kept."""
+    def _remembered(self, start: Cursor, h: Tensor, x: Tensor, lengths: Tensor) -> list[Memory]:
+        """The cache of each row after reading its ``lengths[b]`` ids of ``x`` (b, L) from ``start`` with
+        vectors ``h`` (b, L, D): the vector before each id is remembered with it, ``start``'s own first; the
+        last ``size`` are kept."""
         b, size = x.shape[0], self.cache.size
         keys = torch.cat([start.memory.keys.expand(b, -1, -1), start.query.expand(b, 1, -1), h[:, :-1]], dim=1)
         values = torch.cat([start.memory.values.expand(b, -1), x], dim=1)
-        return [Memory(k, v) for k, v in zip(keys[:, -size:], values[:, -size:])]
+        pad = x.shape[1] - lengths  # each row's padding sits at its end: drop it, then keep the last ``size``
+        return [Memory(k[: len(k) - p][-size:], v[: len(v) - p][-size:])
+                for k, v, p in zip(keys, values, pad.tolist())]
 
     @torch.inference_mode()
     def _step(self, state: Any, ids: Sequence[int], parents: Sequence[Cursor | None]) -> list[Cursor]:
@@ -142,15 +151,6 @@ class LMScorer:
                    query=None if queries is None else queries[i], memory=None if memories is None else memories[i])
             for i in range(len(rows))
         ]
-
-
-def _by_length(id_lists: Sequence[Sequence[int]]) -> dict[int, list[int]]:
-    """The positions of the non-empty lists, grouped by length."""
-    groups: dict[int, list[int]] = {}
-    for n, ids in enumerate(id_lists):
-        if len(ids):
-            groups.setdefault(len(ids), []).append(n)
-    return groups
 
 
 def read(scorer: Scorer, start: Cursor, id_lists: Sequence[Sequence[int]]) -> list[Cursor]:

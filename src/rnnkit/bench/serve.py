@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import signal
@@ -261,6 +262,8 @@ async def _measure(config: ServeConfig, ports: dict[str, int], advance: Callable
     for port in ports.values():
         await run_level("127.0.0.1", port, make_clients("complete", 8, bodies), seconds=0.5, requests=200)
         await run_level("127.0.0.1", port, make_clients("session", 1, bodies), seconds=0.3, requests=50)
+    gc.collect()
+    gc.freeze()  # the generator's own long-lived objects: a full collection need not walk them mid-level
     results = []
     levels = [("complete", c) for c in config.concurrency] + [("session", c) for c in config.session_concurrency]
     for mode, n in levels:

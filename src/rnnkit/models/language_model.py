@@ -76,11 +76,14 @@ class LanguageModel(nn.Module):
     def init_state(self, batch_size: int) -> State:
         return self.encoder.init_state(batch_size)
 
-    def features(self, ids: Tensor, state: State | None = None) -> tuple[Tensor, State]:
+    def features(
+        self, ids: Tensor, state: State | None = None, *, lengths: Tensor | None = None
+    ) -> tuple[Tensor, State]:
         """(B, T) ids -> ((B, T, D) vectors the softmax layer reads, final state). They are the keys and
-        queries of the continuous cache (``rnnkit.models.cache``)."""
+        queries of the continuous cache (``rnnkit.models.cache``). With ``lengths`` (B,), row b holds
+        ``lengths[b]`` real ids followed by padding: its final state is the one after its last real id."""
         x = self.input_dropout(self._embed(ids))  # (B, T, E)
-        y, state = self.encoder(x, state)  # (B, T, H)
+        y, state = self.encoder(x, state, lengths=lengths)  # (B, T, H)
         y = self.output_dropout(y)
         if self.proj is not None:
             y = self.proj(y)
