@@ -57,6 +57,7 @@ def train(
         trainer.resume(ckpt.load(run.last))
         run.rewind(trainer.step)
     trainer.fit()
+    trainer.finish()
     history = run.read_metrics()
     plot_history(history, run.path / "loss.png", clip_norm=cfg.train.clip_norm)
     if ckpt.exists(run.best):  # the test figures are the best validation checkpoint's, as rnnkit eval gives them

@@ -17,7 +17,8 @@ REPLANS = 4  # times the speed is measured again and the number of updates set a
 
 
 def fit_for(trainer: Trainer, minutes: float, *, calibration_steps: int = 20) -> float:
-    """Train ``trainer`` for about ``minutes`` of wall time; returns the seconds it took.
+    """Train ``trainer`` for about ``minutes`` of wall time; returns the seconds it took. The trainer is
+    finished then: its model holds the averaged weights when it averages (``TrainConfig.ema_decay``).
 
     After ``WARM_STEPS`` untimed updates, ``calibration_steps`` updates measure the speed (no evaluation
     runs among them); ``trainer.cfg.steps`` is then set to the updates that fit, planned again after each of
@@ -57,6 +58,7 @@ def fit_for(trainer: Trainer, minutes: float, *, calibration_steps: int = 20) ->
         trainer.fit()  # ends with an evaluation and the best checkpoint
     elif valid is not None:
         trainer.evaluate_and_checkpoint()
+    trainer.finish()
     return time.perf_counter() - started
 
 

@@ -31,7 +31,7 @@ from rnnkit.batch import Batch
 from rnnkit.models.base import Output
 from rnnkit.rundir import RunDir
 from rnnkit.state import State
-from rnnkit.train import optim
+from rnnkit.train import averaging, optim
 from rnnkit.train.progress import Progress
 
 
@@ -41,7 +41,9 @@ class TrainConfig:
     gradients of ``accumulate`` batches. ``metric`` names the validation figure that picks the best
     checkpoint and drives early stopping and the plateau schedule ("loss", or a metric such as
     "accuracy"), with ``metric_mode`` saying whether lower or higher is better. ``max_minutes`` stops
-    training after that much wall time in one ``fit`` call (the schedule still runs on ``steps``)."""
+    training after that much wall time in one ``fit`` call (the schedule still runs on ``steps``).
+    ``ema_decay`` keeps an exponential moving average of the weights (``rnnkit.train.averaging``), which
+    evaluations and checkpoints then use."""
 
     steps: int = 1000
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
@@ -70,6 +72,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int | None = None
     max_minutes: float | None = None
+    ema_decay: float | None = None
     progress: bool = True
     tensorboard: bool = False
 
@@ -127,6 +130,7 @@ class Trainer:
         self.history: list[dict] = []
         self.stopped = ""
         self.tensorboard = _tensorboard(run) if cfg.tensorboard else None
+        self.average = None if cfg.ema_decay is None else averaging.ema(self.model, cfg.ema_decay)
 
     # ---- the loop --------------------------------------------------------------------------------
     def fit(self) -> list[dict]:
@@ -177,6 +181,8 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.nan_streak = 0
+            if self.average is not None:
+                self.average.update_parameters(self.model)
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         record["tokens_per_s"] = tokens / max(time.perf_counter() - started, 1e-9)
@@ -218,7 +224,7 @@ class Trainer:
     def evaluate(self, data: DataSource | None = None) -> dict:
         """Mean loss and metrics over ``data`` (default: the validation source), weighted exactly."""
         data = data if data is not None else self.valid_data
-        self.model.eval()
+        model = self.evaluated_model.eval()
         sums: dict[str, float] = {}
         weight, carry = 0.0, None
         for k, batch in enumerate(data.batches(0)):
@@ -227,7 +233,7 @@ class Trainer:
             batch = batch.to(self.device)
             state = None if batch.reset is None or carry is None else st.reset(carry, batch.reset)
             with self._autocast():
-                out = self.model(batch, state)
+                out = model(batch, state)
             carry = out.state if batch.reset is not None else None
             sums["loss"] = sums.get("loss", 0.0) + float(out.loss) * out.weight
             for name, value in out.metrics.items():
@@ -235,6 +241,18 @@ class Trainer:
             weight += out.weight
         rename = {"correct": "accuracy"}
         return {rename.get(name, name): value / max(weight, 1e-12) for name, value in sums.items()}
+
+    @property
+    def evaluated_model(self) -> nn.Module:
+        """The weights that evaluations score and checkpoints keep: the moving average when there is one."""
+        return self.model if self.average is None else self.average.module
+
+    def finish(self) -> None:
+        """Training is over: the model takes the averaged weights, if any, for whatever comes next (decoding,
+        saving). A finished trainer no longer averages."""
+        if self.average is not None:
+            self.model.load_state_dict(self.average.module.state_dict())
+            self.average = None
 
     def evaluate_and_checkpoint(self) -> dict:
         metrics = self.evaluate()
@@ -289,9 +307,12 @@ class Trainer:
         """Write the ``last`` or ``best`` checkpoint; never a model holding NaN or Inf."""
         if self.run is None:
             return
-        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+        model = self.evaluated_model
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
             raise TrainingDiverged(f"parameters hold NaN or Inf at step {self.step}; nothing was saved")
         tensors, opt_data = ckpt.pack_optimizer(self.optimizer.state_dict())
+        if self.average is not None:  # the checkpoint's model is the average; training resumes from these
+            tensors.update(averaging.pack(self.model, self.average))
         rng_tensors, rng_data = ckpt.rng_state()
         carry_tensors, carry_data = ckpt.pack(self.carry, prefix="carry")
         trainer = {
@@ -303,13 +324,16 @@ class Trainer:
             "schedule": asdict(self.schedule),
         }
         meta = {**self.meta, "step": self.step, "metrics": metrics or {}, "train": asdict(self.cfg)}
-        ckpt.save(self.run.path / which, model_state=self.model.state_dict(), meta=meta,
+        ckpt.save(self.run.path / which, model_state=model.state_dict(), meta=meta,
                   trainer_tensors={**tensors, **rng_tensors, **carry_tensors}, trainer=trainer)
 
     def resume(self, checkpoint: ckpt.Checkpoint) -> None:
         """Continue from ``checkpoint`` exactly where it was written."""
-        self.model.load_state_dict(checkpoint.model)
         tensors, data = checkpoint.trainer_tensors, checkpoint.trainer
+        if self.average is not None:
+            averaging.unpack(tensors, checkpoint.model, self.model, self.average)
+        else:
+            self.model.load_state_dict(checkpoint.model)
         self.optimizer.load_state_dict(ckpt.unpack_optimizer(tensors, data["optimizer"]))
         ckpt.set_rng_state(tensors, data["rng"])
         carry = ckpt.unpack(tensors, data["carry"])
