@@ -101,7 +101,7 @@ def test_only_valid_json_posts_go_the_direct_way(make_app, lm_pipeline):
 
 
 def test_serving_settings_reach_uvicorn_and_torch(runs, monkeypatch):
-    assert Settings().batch_wait_ms == 1 and Settings().torch_threads == 1 and Settings().access_log is False
+    assert Settings().batch_wait_ms == 0.3 and Settings().torch_threads == 1 and Settings().access_log is False
     with pytest.raises(ServeError, match="torch_threads"):
         Settings(torch_threads=0)
     called = {}

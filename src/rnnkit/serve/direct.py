@@ -2,7 +2,7 @@
 ``declare.ENDPOINTS`` without FastAPI's routing, dependency solving and response re-validation: work paid on
 the one event loop that every request shares (about half of its time per completion, in-process).
 
-It reads the body as FastAPI would (``json.loads``, then the endpoint's ``Request`` model), calls the same
+It reads the body as FastAPI would (the JSON into the endpoint's ``Request`` model), calls the same
 handler, and writes its ``Response`` model as JSON (or sends the response the handler made, e.g. a stream).
 A request it does not take as it is (another method, another content type, an empty body, a body that is not
 a valid request) goes on, body and all, to the FastAPI app, which answers it as always, errors included::
@@ -17,11 +17,10 @@ go through them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -55,25 +54,24 @@ class Direct:
         if ended:
             return  # the client went away
         try:
-            body = spec.Request.model_validate(json.loads(data))
+            body = spec.Request.model_validate_json(data)
         except (ValueError, ValidationError):  # not JSON, or not a valid request: the app words the error
             await self.app(scope, replay(data, None, receive), send)
             return
         scope["route"] = route
-        response = await self._respond(spec, body, params)
-        await response(scope, receive, send)
-
-    async def _respond(self, spec: Endpoint, body: BaseModel, params: dict[str, Any]) -> Response:
         try:
             result = await spec.handler(self.server, body=body, **params)
         except Exception as exc:
-            refusal = answer(exc)
-            if refusal is None:
+            result = answer(exc)
+            if result is None:
                 raise  # a bug: the app's outermost layer answers 500
-            return refusal
         if isinstance(result, Response):
-            return result
-        return Response(result.model_dump_json(), status_code=spec.status_code, media_type="application/json")
+            await result(scope, receive, send)
+            return
+        data = result.__pydantic_serializer__.to_json(result)
+        await send({"type": "http.response.start", "status": spec.status_code,
+                    "headers": [(b"content-length", str(len(data)).encode()), (b"content-type", _JSON)]})
+        await send({"type": "http.response.body", "body": data})
 
     def _find(self, scope: Scope) -> Found | None:
         """The endpoint and route of a POST to ``scope``'s path, with its path parameters, or None."""
@@ -85,6 +83,9 @@ class Direct:
             if match == Match.FULL:
                 return spec, route, child["path_params"]
         return None
+
+
+_JSON = b"application/json"
 
 
 def _is_json(scope: Scope) -> bool:

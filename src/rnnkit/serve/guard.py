@@ -103,7 +103,9 @@ def replay(body: bytes, first: Message | None, receive: Receive) -> Receive:
 def _route_of(scope: Scope, routes: list[BaseRoute]) -> str:
     """The route template that matched (``/v1/lm/sessions/{session_id}/keys``), so ids never become labels.
     The router leaves the route it chose in ``scope``; only a refused or unrouted request is matched here."""
-    for route in (scope["route"], *routes) if "route" in scope else routes:
+    if "route" in scope:  # the router's (or the direct path's) full match
+        return getattr(scope["route"], "path", "other")
+    for route in routes:
         match, _ = route.matches(scope)
         if match == Match.FULL:
             return getattr(route, "path", "other")

@@ -25,8 +25,10 @@ class Settings:
       store (least recently used sessions are evicted first; an idle one expires).
     - ``batch_wait_ms``, ``max_batch``: how long concurrent ``complete`` requests are collected, and at most
       how many run in one batched model step. A batch takes every request that queued while the model was
-      busy, then waits this long for more: 1 ms lets the clients answered by the last batch send their next
-      request, where 0 would start a batch of one or two and keep the rest waiting for it.
+      busy, then waits this long for more. 0.3 ms: against 1 ms it served 4 to 11% more completions with a
+      lower p99 at 32 clients in three rounds out of three (``bench serve``); against 0 it was level in
+      throughput and lower in p99 in two rounds of three (0 starts batches of one or two that keep the rest
+      waiting).
     - ``torch_threads``: the threads torch computes with in ``run`` (None: torch's default). 1 by default:
       the event loop, the JSON work and often the clients share the cores, and a served batch is too small
       to gain from more.
@@ -48,7 +50,7 @@ class Settings:
     session_idle_s: float = 600.0
     session_memory_mb: float = 512.0
     session_history: int = 64
-    batch_wait_ms: float = 1.0
+    batch_wait_ms: float = 0.3
     max_batch: int = 64
     torch_threads: int | None = 1
     access_log: bool = False
