@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 from torch import Tensor
+from torch.nn.utils.rnn import pad_sequence
 
 from rnnkit.models.cache import CacheConfig, Memory, batch_log_probs, stack_memories
 from rnnkit.models.ngram import KneserNey
@@ -89,9 +90,7 @@ class LMScorer:
         if not rows:
             return out
         lengths = torch.tensor([len(id_lists[n]) for n in rows])
-        x = torch.zeros(len(rows), int(lengths.max()), dtype=torch.long)
-        for r, n in enumerate(rows):
-            x[r, : lengths[r]] = torch.as_tensor(id_lists[n])
+        x = pad_sequence([torch.as_tensor(id_lists[n], dtype=torch.long) for n in rows], batch_first=True)
         x = x.to(self._device)
         h, state = self._features(start, x, lengths)  # (B, L, D) vectors, the state after each row's last id
         last = h[torch.arange(len(rows), device=h.device), lengths.to(h.device) - 1]  # (B, D)
