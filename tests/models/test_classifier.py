@@ -101,6 +101,23 @@ def test_an_ensemble_averages_its_readers_and_trains_each_on_its_own_loss(poolin
         assert torch.allclose(weights.sum(1), torch.ones(3))
 
 
+@pytest.mark.parametrize("ensemble", [1, 2])
+def test_adversarial_training_adds_the_loss_of_the_worst_nearby_input(ensemble):
+    model = make("mean", adversarial=0.5, ensemble=ensemble, word_dropout=0.0).train()
+    batch = batch_of(SEQS, targets=[0, 1, 2])
+    plain = make("mean", ensemble=ensemble, word_dropout=0.0).train()
+    out, base = model(batch), plain(batch)  # the same weights (same seed), no dropout
+    assert torch.allclose(out.logits, base.logits)
+    extra = out.loss.item() - base.loss.item()
+    # the move follows the gradient, so the moved inputs score worse than the inputs themselves
+    assert extra > base.loss.item()
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad and p is not model.embed.weight)
+    model.eval()
+    with torch.no_grad():
+        assert model(batch).loss.item() == pytest.approx(plain.eval()(batch).loss.item(), rel=1e-6)
+
+
 def test_config_and_classes_are_checked():
     with pytest.raises(ValueError, match="dropout"):
         ClassifierConfig(dropout=1.0)
@@ -108,6 +125,8 @@ def test_config_and_classes_are_checked():
         ClassifierConfig(label_smoothing=-0.1)
     with pytest.raises(ValueError, match="ensemble"):
         ClassifierConfig(ensemble=0)
+    with pytest.raises(ValueError, match="adversarial"):
+        ClassifierConfig(adversarial=-1.0)
     with pytest.raises(ValueError, match="two classes"):
         Classifier(ClassifierConfig(), 1, input_size=5)
 
