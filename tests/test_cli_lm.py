@@ -90,3 +90,27 @@ def test_unknown_characters_in_a_prime(tmp_path, capsys):
     _fails(["generate", str(out), "--prime", "the ©at"], capsys, "©")
     _fails(["predict", str(out), "the mé"], capsys, "é")
     _fails(["predict", str(tmp_path / "missing-run"), "x"], capsys, "missing-run")
+
+
+def test_the_embedding_width_follows_the_codec_and_survives_a_reload(tmp_path):
+    from rnnkit.config import from_dict, to_dict
+    from rnnkit.data.text import CodecConfig, build_codec
+    from rnnkit.tasks.lm import LM, LMRun, embed_size
+
+    cfg = LMRun()
+    cfg.model.encoder.hidden_size = 96
+    assert embed_size(cfg) == 64  # characters: a narrow table
+    cfg.model.encoder.hidden_size = 32
+    assert embed_size(cfg) == 32  # never wider than the hidden state
+    words = LMRun()
+    words.data.codec = CodecConfig(type="word")
+    assert embed_size(words) == 512  # words: the hidden width
+    words.model.embed_size = 100
+    assert embed_size(words) == 100  # an explicit width wins
+
+    cfg.model.encoder.hidden_size, cfg.model.encoder.num_layers = 96, 1
+    codec = build_codec(cfg.data.codec, ["to be or not to be"]).to_dict()
+    model = LM.build_model(cfg, codec)
+    assert model.embed.weight.shape[1] == 64 and model.config.embed_size == 64
+    again = LM.build_model(from_dict(LMRun, to_dict(cfg)), codec)  # as ``load`` rebuilds it
+    assert {k: v.shape for k, v in again.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}

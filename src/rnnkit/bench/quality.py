@@ -109,8 +109,10 @@ def lm_quality(config: QualityConfig, advance: Callable[[str], None]) -> dict:
 
 
 def _describe(cfg) -> str:
+    from rnnkit.tasks.lm import embed_size
+
     e = cfg.model.encoder
-    return f"{e.num_layers}x{e.hidden_size} {e.cell}, embedding {cfg.model.embed_size}"
+    return f"{e.num_layers}x{e.hidden_size} {e.cell}, embedding {embed_size(cfg)}"
 
 
 def save_run(out: str, task: str, trainer, parts, cfg, metrics: dict, *, data: str | None = None) -> None:

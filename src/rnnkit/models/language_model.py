@@ -24,7 +24,8 @@ from rnnkit.state import State
 class LMConfig:
     """A language model's shape and regularisation.
 
-    ``embed_size`` 0 means the encoder's output width. ``tie_weights`` shares the embedding matrix with
+    ``embed_size`` 0 means the encoder's output width (the ``lm`` task resolves 0 by codec first: 64 for
+    characters; see ``rnnkit.tasks.lm.embed_size``). ``tie_weights`` shares the embedding matrix with
     the softmax layer (Press and Wolf 2017; Inan et al. 2017); when the widths differ a linear projection
     maps the encoder output to ``embed_size`` first. The dropouts follow AWD-LSTM (Merity et al. 2017):
     ``embed_dropout`` drops whole words from the embedding matrix (sec. 4.3), ``input_dropout`` and
