@@ -1,0 +1,31 @@
+"""The classify quality verdict: the target accuracy and the bag of words of the same run must both be beaten."""
+
+from rich.console import Console
+from rich.table import Table
+
+from rnnkit.bench.quality_classify import meets_target, render_rows
+
+
+def result(accuracy, baseline=None):
+    r = {"name": "rnnkit classify", "config": {"model": "1x8 lstm"}, "minutes": 1.0, "target_accuracy": 0.78,
+         "test": {"accuracy": accuracy, "macro_f1": accuracy}, "baseline_name": "bag of words"}
+    if baseline is not None:
+        r["baseline"] = {"accuracy": baseline, "macro_f1": baseline, "majority_accuracy": 0.5}
+    return r
+
+
+def test_the_target_needs_the_accuracy_and_a_win_over_the_bag_of_words():
+    assert meets_target(result(0.80, 0.79))
+    assert not meets_target(result(0.785, 0.795))  # above 0.78, below the bag of words
+    assert not meets_target(result(0.77, 0.70))  # above the bag of words, below 0.78
+    assert not meets_target(result(0.79, 0.79))  # a tie is not a win
+    assert meets_target(result(0.79))  # no baseline fitted: the accuracy alone
+
+
+def test_the_rendered_verdict_says_fail_below_the_bag_of_words():
+    table = Table("model", "minutes", "accuracy", "macro F1", "target")
+    render_rows(table, result(0.7833, 0.7946))
+    console = Console(width=200, record=True)
+    console.print(table)
+    text = console.export_text()
+    assert ">= 0.78 and > bag of words (fail)" in text and "0.7946" in text and "majority class" in text
