@@ -14,8 +14,8 @@ from rnnkit.models.cache import CacheConfig
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LanguageModel, LMConfig
 from rnnkit.models.ngram import KneserNey
-from rnnkit.serve.lm_batch import BatchCompleter
 from rnnkit.state import tensors
+from rnnkit.tasks.lm.batching import BatchCompleter
 
 TEXT = "the cat sat on the mat. " * 50
 CODECS = {

@@ -3,7 +3,7 @@
 from rich.console import Console
 from rich.table import Table
 
-from rnnkit.bench.quality_classify import meets_target, render_rows
+from rnnkit.tasks.classify.bench import meets_target, render_rows
 
 
 def result(accuracy, baseline=None):

@@ -11,7 +11,7 @@ from rnnkit.bench import serve
 from rnnkit.bench.loadgen import Connection, LevelStats, ProtocolError, Request, Response, percentile, run_level
 from rnnkit.cli import main
 from rnnkit.config import apply_overrides
-from rnnkit.tasks import runner
+from rnnkit.tasks import run as runner
 
 TEXT = "the cat sat on the mat. the dog sat on the log. a cat ate the fish. the car is red.\n" * 50
 LM = ["data.codec.type=word", "model.embed_size=8", "model.encoder.hidden_size=16", "model.encoder.num_layers=1",

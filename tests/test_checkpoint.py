@@ -71,8 +71,8 @@ def test_round_trip_gives_identical_tensors_and_meta(tmp_path):
         assert ckpt.model[name].dtype == tensor.dtype and torch.equal(ckpt.model[name], tensor.detach())
     assert torch.equal(ckpt.trainer_tensors["carry.0"], trainer_tensors["carry.0"]) and ckpt.trainer == trainer
     assert {k: ckpt.meta[k] for k in META} == META
-    assert ckpt.meta["format"] == "rnnkit-checkpoint" and ckpt.meta["format_version"] == 1
-    assert ckpt.meta["signature"].startswith("sha256:") and ckpt.meta["codec"] is None
+    assert ckpt.meta["format"] == "rnnkit-checkpoint" and ckpt.meta["format_version"] == 2
+    assert ckpt.meta["signature"].startswith("sha256:") and ckpt.meta["preprocessor"] is None
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == [
         "meta.json", "model.safetensors", "trainer.json", "trainer.safetensors"]
     only_model = load(tmp_path / "c", with_trainer=False)
@@ -416,3 +416,15 @@ def test_run_dir_empty_foreign_and_torn_metrics(tmp_path):
     with open(run.metrics_path, "a") as f:
         f.write('{"step": 2, "lo')  # a kill in the middle of a write
     assert run.read_metrics() == [{"step": 1}]
+
+
+def test_a_version_1_checkpoint_is_upgraded_on_load(tmp_path):
+    """Version 1 called the preprocessor ``codec``; loading renames it, in one place (``_UPGRADES``)."""
+    path = save(tmp_path / "old", model_state={"w": torch.ones(2)}, meta={**META, "preprocessor": {"type": "char"}})
+    meta = json.loads((path / "meta.json").read_text())
+    meta["format_version"], meta["codec"] = 1, meta.pop("preprocessor")
+    (path / "meta.json").write_text(json.dumps(meta))
+    resign(path)
+    loaded = load(path)
+    assert loaded.meta["format_version"] == 2 and "codec" not in loaded.meta
+    assert loaded.run.preprocessor == {"type": "char"} and loaded.run.task == "lm" and loaded.run.step == 7

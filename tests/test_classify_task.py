@@ -12,10 +12,10 @@ import torch
 from rnnkit.cli import main
 from rnnkit.config import apply_overrides
 from rnnkit.data.labelled import LabelledDataError
-from rnnkit.data.text import codec_from_dict
 from rnnkit.pipeline import from_checkpoint
-from rnnkit.tasks import runner
-from rnnkit.tasks.classify import CLASSIFY, ClassifyRun, init_from_lm
+from rnnkit.tasks import run as runner
+from rnnkit.tasks.classify import TASK as CLASSIFY
+from rnnkit.tasks.classify import ClassifyRun, init_from_lm
 
 SMALL = [
     "model.embed_size=16",
@@ -185,10 +185,11 @@ def test_a_language_model_starts_the_classifier(tmp_path):
     two = CLASSIFY.build(small_config(f"init.from_run={tmp_path / 'lm'}", "model.ensemble=2"), str(data)).model
     assert all(torch.equal(r.encoder.state_dict()["layers.0.forward_layer.cell.weight_hh"],
                            lm.encoder.state_dict()["layers.0.cell.weight_hh"]) for r in two.readers)
-    assert parts.codec["text"] == runner.load(tmp_path / "lm").codec  # the vocabulary is the language model's
+    # the vocabulary is the language model's
+    assert parts.preprocessor.text.to_dict() == runner.load(tmp_path / "lm").preprocessor.to_dict()
     wide = small_config("model.embed_size=8")
     with pytest.raises(ValueError, match="embed_size"):
-        init_from_lm(CLASSIFY.build_model(wide, parts.codec), str(tmp_path / "lm"))
+        init_from_lm(CLASSIFY.build_model(wide, parts.preprocessor), lm, str(tmp_path / "lm"))
 
 
 def test_word_vectors_start_the_embedding(tmp_path):
@@ -200,7 +201,7 @@ def test_word_vectors_start_the_embedding(tmp_path):
         encoding="utf-8",
     )
     parts = CLASSIFY.build(small_config(f"init.vectors={vectors}"), str(data))
-    text = codec_from_dict(parts.codec["text"])  # it lowercases, so "GOOD" is "good"
+    text = parts.preprocessor.text  # it lowercases, so "GOOD" is "good"
     weight = parts.model.embed.weight
     assert torch.allclose(weight[text.encode("good")[0]], torch.full((16,), 0.5))
     assert torch.allclose(weight[text.encode("bad")[0]], torch.full((16,), -0.25))

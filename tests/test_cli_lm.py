@@ -95,7 +95,8 @@ def test_unknown_characters_in_a_prime(tmp_path, capsys):
 def test_the_embedding_width_follows_the_codec_and_survives_a_reload(tmp_path):
     from rnnkit.config import from_dict, to_dict
     from rnnkit.data.text import CodecConfig, build_codec
-    from rnnkit.tasks.lm import LM, LMRun, embed_size
+    from rnnkit.tasks.lm import TASK as LM
+    from rnnkit.tasks.lm import LMRun, embed_size
 
     cfg = LMRun()
     cfg.model.encoder.hidden_size = 96
@@ -109,7 +110,7 @@ def test_the_embedding_width_follows_the_codec_and_survives_a_reload(tmp_path):
     assert embed_size(words) == 100  # an explicit width wins
 
     cfg.model.encoder.hidden_size, cfg.model.encoder.num_layers = 96, 1
-    codec = build_codec(cfg.data.codec, ["to be or not to be"]).to_dict()
+    codec = build_codec(cfg.data.codec, ["to be or not to be"])
     model = LM.build_model(cfg, codec)
     assert model.embed.weight.shape[1] == 64 and model.config.embed_size == 64
     again = LM.build_model(from_dict(LMRun, to_dict(cfg)), codec)  # as ``load`` rebuilds it

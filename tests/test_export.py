@@ -18,7 +18,7 @@ from rnnkit.config import apply_overrides, to_dict
 from rnnkit.data.text import codec_from_dict
 from rnnkit.export import ExportError, export_onnx
 from rnnkit.pipeline import from_checkpoint
-from rnnkit.tasks import runner
+from rnnkit.tasks import run as runner
 from rnnkit.tasks.classify import Encoding
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -42,7 +42,8 @@ def make_run(out, task, overrides, data=None):
     cfg = apply_overrides(runner.make_config(task), [*overrides, "train.progress=false"])
     torch.manual_seed(0)
     parts = registry.task(task).build(cfg, None if data is None else str(data))
-    meta = {"task": task, "config": to_dict(cfg), "codec": parts.codec}
+    prep = parts.preprocessor.to_dict() if parts.preprocessor is not None else None
+    meta = {"task": task, "config": to_dict(cfg), "preprocessor": prep}
     ckpt.save(out / "best", model_state=parts.model.state_dict(), meta=meta)
     return out
 
@@ -109,7 +110,7 @@ def test_streaming_the_exported_step_gives_the_models_logits(runs, exported, nam
     """Token by token, states carried from outputs to inputs, as a non-Python client would run it."""
     _, meta, session = exported[name]
     loaded = runner.load(runs[name])
-    model, codec = loaded.model, codec_from_dict(meta["codec"])
+    model, codec = loaded.model, codec_from_dict(meta["preprocessor"])
     ids = [meta["start_token"], *codec.encode(PROMPT)]
     assert len(ids) > 24 and meta["start_token"] == Predictor(model, codec).start_id
     state = model.start(Batch(inputs=torch.tensor([ids[:1]])))
@@ -148,7 +149,7 @@ def test_classifier_matches_pytorch_with_padding(runs, exported, batch, steps):
 
 def test_classifier_export_answers_like_the_pipeline(runs, exported):
     _, meta, session = exported["classify"]
-    enc = Encoding.from_dict(meta["codec"])
+    enc = Encoding.from_dict(meta["preprocessor"])
     assert meta["classes"] == enc.classes and [i.name for i in session.get_inputs()] == ["tokens", "lengths"]
     text = "this film was good really"
     ids = enc.inputs(text).numpy()[None]
@@ -167,7 +168,7 @@ def test_numeric_classifier_reads_padded_features(tmp_path):
     path = export_onnx(run)
     meta = json.loads((path.parent / "export.json").read_text(encoding="utf-8"))
     assert meta["inputs"][0] == {"name": "features", "shape": ["batch", "time", 1], "dtype": "float32"}
-    assert set(meta["codec"]) >= {"mean", "std"}  # the client standardises as the run did
+    assert set(meta["preprocessor"]) >= {"mean", "std"}  # the client standardises as the run did
     model = runner.load(run).model
     x, lengths = torch.randn(3, 7, 1, generator=torch.Generator().manual_seed(0)), torch.tensor([7, 1, 4])
     want, _ = model.classify(model.embed_inputs(Batch(x, lengths=lengths)), Batch(x, lengths=lengths))
@@ -181,7 +182,7 @@ def test_export_json_describes_the_graph(runs, exported):
         assert meta["task"] == ("classify" if name == "classify" else "lm")
         assert [t["name"] for t in meta["inputs"]] == [i.name for i in session.get_inputs()]
         assert [t["name"] for t in meta["outputs"]] == [o.name for o in session.get_outputs()]
-        assert meta["codec"] == runner.load(runs[name]).codec
+        assert meta["preprocessor"] == runner.load(runs[name]).preprocessor.to_dict()
     lm = exported["lstm2"][1]
     assert len(lm["tokens"]) == lm["vocab_size"] == lm["outputs"][0]["shape"][1]
     assert [(s["layer"], s["role"], s["size"]) for s in lm["state"]] == [(0, "h", 12), (0, "c", 12),

@@ -18,6 +18,21 @@ FORBIDDEN = {
     "rnnkit.train": ["rnnkit.cli", "rnnkit.serve", "rnnkit.pipeline"],
 }
 ALLOWED_IN_STATE = {"rnnkit.state"}
+# Task packages, which only the registry names: the CLI, the server, the page, export, the pipeline and the
+# generic benchmarks reach a task through ``rnnkit.registry`` and the contract in ``rnnkit.tasks.base``
+TASK_PACKAGES = ["rnnkit.tasks.lm", "rnnkit.tasks.classify", "rnnkit.tasks.seq2seq", "rnnkit.tasks.memory"]
+FORBIDDEN.update({
+    "rnnkit.cli": TASK_PACKAGES,
+    "rnnkit.cli_use": TASK_PACKAGES,
+    "rnnkit.pipeline": TASK_PACKAGES + ["rnnkit.serve", "rnnkit.cli"],
+    "rnnkit.export": TASK_PACKAGES + ["rnnkit.serve", "rnnkit.cli"],
+    "rnnkit.serve": TASK_PACKAGES + ["rnnkit.cli", "rnnkit.bench", "rnnkit.train", "rnnkit.data", "rnnkit.models"],
+    "rnnkit.bench.quality": TASK_PACKAGES,
+    "rnnkit.bench.common": TASK_PACKAGES,
+    "rnnkit.tasks": ["rnnkit.cli", "rnnkit.bench.quality", "rnnkit.pipeline"],
+    "rnnkit.autocomplete": ["rnnkit.train", "rnnkit.tasks", "rnnkit.serve", "rnnkit.cli", "rnnkit.pipeline",
+                            "rnnkit.bench"],
+})
 
 
 def module_name(path: Path) -> str:
@@ -49,6 +64,11 @@ def test_imports_point_down_the_layers():
                        for b in banned):
                     problems.append(f"{mod} imports {name}")
     assert not problems, "\n".join(problems)
+
+
+def test_the_task_packages_are_all_listed():
+    packages = {f"rnnkit.tasks.{p.name}" for p in (SRC / "tasks").iterdir() if (p / "__init__.py").exists()}
+    assert packages <= set(TASK_PACKAGES)
 
 
 def test_state_imports_only_torch():

@@ -9,9 +9,10 @@ import sacrebleu
 
 from rnnkit.cli import main
 from rnnkit.config import apply_overrides
+from rnnkit.data.chatterbot import default_dialogue
 from rnnkit.pipeline import from_checkpoint
-from rnnkit.tasks import runner
-from rnnkit.tasks.seq2seq import Seq2SeqRun, default_dialogue, load_splits
+from rnnkit.tasks import run as runner
+from rnnkit.tasks.seq2seq import Seq2SeqRun, load_splits
 from rnnkit.train.translation import text_scores
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -102,7 +103,7 @@ def test_over_long_sentences_are_cut_with_a_warning(tmp_path, caplog):
     data = tmp_path / "long.tsv"
     data.write_text("".join(f"{s}\t{t}\n" for s, t in number_pairs(60)) + "1 " * 30 + "\tone\n", encoding="utf-8")
     cfg = apply_overrides(Seq2SeqRun(), [*SMALL, "data.max_length=20", "train.steps=2", "decode.test_beams=[1]"])
-    from rnnkit.tasks.seq2seq import SEQ2SEQ
+    from rnnkit.tasks.seq2seq import TASK as SEQ2SEQ
 
     parts = SEQ2SEQ.build(cfg, str(data))
     assert max(max(len(s) for s in part.sequences) for part in (parts.train, parts.valid, parts.test)) <= 20

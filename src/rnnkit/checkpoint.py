@@ -3,7 +3,8 @@
 A checkpoint is a directory::
 
     last/
-      meta.json            format, versions, task, config, codec, step, metrics, created, files, signature
+      meta.json            format, versions, task, config, preprocessor, data, step, metrics, train, created,
+                           files, signature (``RunMeta`` is the typed part a run writes)
       model.safetensors    the model's state dict
       trainer.safetensors  optional, for resuming: optimizer moments, RNG states, carried recurrent state
       trainer.json         optional, the JSON-able rest of the trainer's state
@@ -24,7 +25,6 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,24 +37,60 @@ from safetensors.torch import save as save_tensors
 from torch import Tensor
 
 import rnnkit
+from rnnkit.files import discard, fsync_dir, read_json, sibling, unique_sibling, write_synced
 from rnnkit.packing import pack, pack_optimizer, rng_state, set_rng_state, unpack, unpack_optimizer
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointError", "exists", "load", "pack",
+__all__ = ["FORMAT", "FORMAT_VERSION", "Checkpoint", "CheckpointError", "error_at", "exists", "load", "pack",
            "pack_optimizer", "rng_state", "save", "set_rng_state", "unpack", "unpack_optimizer"]
 
 FORMAT = "rnnkit-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META, MODEL, TRAINER_TENSORS, TRAINER_JSON = "meta.json", "model.safetensors", "trainer.safetensors", "trainer.json"
 _HEADER = ("format", "format_version", "rnnkit_version", "created", "files", "signature")  # set by save
-_UPGRADES: dict[int, Callable[[dict], dict]] = {}  # format version v -> function from a v meta to a v + 1 one
+
+def _v1_to_v2(meta: dict) -> dict:
+    """Version 2 calls the fitted input preparation of a task its ``preprocessor`` (version 1: ``codec``)."""
+    out = {key: value for key, value in meta.items() if key != "codec"}
+    return {**out, "preprocessor": meta.get("codec")}
+
+
+_UPGRADES: dict[int, Callable[[dict], dict]] = {1: _v1_to_v2}  # format version v -> its meta as a v + 1 one
 
 
 class CheckpointError(ValueError):
     """A checkpoint or run directory that cannot be used; the message is one line: ``PATH: problem``."""
 
 
-def _error(path: Path | str, problem: object) -> CheckpointError:
+def error_at(path: Path | str, problem: object) -> CheckpointError:
+    """The CheckpointError ``PATH: problem``, with the problem's whitespace (newlines too) squeezed to spaces."""
     return CheckpointError(f"{path}: {' '.join(str(problem).split())}")
+
+
+@dataclass
+class RunMeta:
+    """What a run's checkpoint says about the run, beside the weights: the ``task``'s short name, its run
+    ``config`` (as a dict), the fitted ``preprocessor`` (its ``to_dict()``), the ``data`` it trained on (None
+    for the task's embedded default), and, once trained, the ``step``, the ``metrics`` of the evaluation
+    that wrote it and the trainer's ``train`` config."""
+
+    task: str
+    config: dict
+    preprocessor: dict | None = None
+    data: str | None = None
+    step: int = 0
+    metrics: dict = field(default_factory=dict)
+    train: dict | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "config": self.config, "preprocessor": self.preprocessor, "data": self.data,
+                "step": self.step, "metrics": self.metrics, "train": self.train}
+
+    @classmethod
+    def from_dict(cls, meta: Mapping[str, Any]) -> RunMeta:
+        """The run's part of a loaded (upgraded) meta; header keys are left out."""
+        return cls(task=meta["task"], config=meta["config"], preprocessor=meta.get("preprocessor"),
+                   data=meta.get("data"), step=meta.get("step", 0), metrics=meta.get("metrics") or {},
+                   train=meta.get("train"))
 
 
 @dataclass
@@ -62,10 +98,14 @@ class Checkpoint:
     """A loaded checkpoint; ``path`` is where it was found (the aside copy after an interrupted save)."""
 
     path: Path
-    meta: dict
+    meta: dict  # the whole meta.json, upgraded to FORMAT_VERSION; ``run`` is its typed part
     model: dict[str, Tensor]
     trainer_tensors: dict[str, Tensor] = field(default_factory=dict)  # empty if none or with_trainer=False
     trainer: dict = field(default_factory=dict)
+
+    @property
+    def run(self) -> RunMeta:
+        return RunMeta.from_dict(self.meta)
 
 
 def save(
@@ -78,7 +118,8 @@ def save(
 ) -> Path:
     """Write a checkpoint directory at ``path`` atomically and return ``path``.
 
-    ``meta`` needs ``task`` (str) and ``config`` (dict) and may add ``codec`` (default None), ``step``
+    ``meta`` (a ``RunMeta``'s ``to_dict()`` or any mapping) needs ``task`` (str) and ``config`` (dict) and may
+    add ``preprocessor`` (default None), ``step``
     (default 0), ``metrics`` (default {}) and any other JSON-able keys; the keys ``format``,
     ``format_version``, ``rnnkit_version``, ``created``, ``files`` and ``signature`` are set here (values
     given for them are replaced, so a loaded meta can be saved again). Tensors are detached, moved to the
@@ -92,7 +133,7 @@ def save(
     """
     path = Path(path)
     if path.name in ("", ".", ".."):
-        raise _error(path, "a checkpoint path needs a directory name")
+        raise error_at(path, "a checkpoint path needs a directory name")
     meta = _complete_meta(path, meta)
     model_bytes = _tensor_bytes(path, model_state)
     files = {MODEL: model_bytes}
@@ -103,7 +144,7 @@ def save(
     meta["signature"] = _signature(model_bytes, meta)
     files[META] = _json_bytes(path, meta)  # last: a directory with meta.json was written in full
     if path.exists() and not (_is_checkpoint(path) or (path.is_dir() and not any(path.iterdir()))):
-        raise _error(path, "exists and is not an rnnkit checkpoint; refusing to replace it")
+        raise error_at(path, "exists and is not an rnnkit checkpoint; refusing to replace it")
     _swap_in(_write_temporary(path, files), path)
     return path
 
@@ -112,7 +153,7 @@ def _complete_meta(path: Path, meta: Mapping[str, Any]) -> dict:
     if not isinstance(meta, Mapping) or not isinstance(meta.get("task"), str) or not isinstance(
         meta.get("config"), Mapping
     ):
-        raise _error(path, "meta needs 'task' (a string) and 'config' (a dict)")
+        raise error_at(path, "meta needs 'task' (a string) and 'config' (a dict)")
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -121,14 +162,14 @@ def _complete_meta(path: Path, meta: Mapping[str, Any]) -> dict:
     }
     body = {key: value for key, value in meta.items() if key not in _HEADER}
     # Through JSON and back, so the signed meta is exactly what load() will read (tuples, int keys).
-    return json.loads(_json_bytes(path, {**header, "codec": None, "step": 0, "metrics": {}, **body}))
+    return json.loads(_json_bytes(path, {**header, "preprocessor": None, "step": 0, "metrics": {}, **body}))
 
 
 def _json_bytes(path: Path, obj: Any) -> bytes:
     try:
         return json.dumps(obj, indent=1).encode()
     except (TypeError, ValueError) as err:
-        raise _error(path, f"not JSON-serializable: {err}") from None
+        raise error_at(path, f"not JSON-serializable: {err}") from None
 
 
 def _tensor_bytes(path: Path, tensors: Mapping[str, Tensor]) -> bytes:
@@ -136,7 +177,7 @@ def _tensor_bytes(path: Path, tensors: Mapping[str, Tensor]) -> bytes:
     ready, storages = {}, set()
     for name, tensor in tensors.items():
         if not isinstance(name, str) or not isinstance(tensor, Tensor):
-            raise _error(path, f"expected str -> Tensor, got {name!r} -> {type(tensor).__name__}")
+            raise error_at(path, f"expected str -> Tensor, got {name!r} -> {type(tensor).__name__}")
         tensor = tensor.detach().cpu()
         ptr = tensor.untyped_storage().data_ptr()
         if not tensor.is_contiguous() or (ptr and ptr in storages):
@@ -146,7 +187,7 @@ def _tensor_bytes(path: Path, tensors: Mapping[str, Tensor]) -> bytes:
     try:
         return save_tensors(ready)
     except (ValueError, RuntimeError, TypeError) as err:
-        raise _error(path, f"cannot write tensors: {err}") from None
+        raise error_at(path, f"cannot write tensors: {err}") from None
 
 
 def _signature(model_bytes: bytes, meta: Mapping[str, Any]) -> str:
@@ -157,56 +198,33 @@ def _signature(model_bytes: bytes, meta: Mapping[str, Any]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def _sibling(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{tag}")
-
-
 def _write_temporary(path: Path, files: Mapping[str, bytes]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     for entry in path.parent.iterdir():  # leftovers of saves killed before their swap
         if entry.name.startswith((f".{path.name}.tmp-", f".{path.name}.trash-")):
             shutil.rmtree(entry, ignore_errors=True)
-    tmp = _sibling(path, f"tmp-{uuid.uuid4().hex[:12]}")
+    tmp = unique_sibling(path, "tmp")
     tmp.mkdir()
-    for name, data in files.items():
-        _write_file(tmp / name, data)
-    _fsync_dir(tmp)
+    try:
+        for name, data in files.items():
+            write_synced(tmp / name, data)
+        fsync_dir(tmp)
+    except BaseException:  # a full disk, say: leave no half-written directory behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return tmp
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    with open(path, "xb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def _swap_in(tmp: Path, path: Path) -> None:
-    aside = _sibling(path, "old")
+    aside = sibling(path, "old")
     if path.exists():
-        _discard(aside, path)  # stale: a save killed after its swap; path itself is complete
+        # Stale: a save killed after its swap; path itself is complete. The trash is named after path, so
+        # the next save's sweep of leftovers removes it if this process dies while deleting it.
+        discard(aside, trash=unique_sibling(path, "trash"))
         os.rename(path, aside)  # killed here: path is missing and load() takes the aside copy
     os.rename(tmp, path)
-    _fsync_dir(path.parent)
-    _discard(aside, path)
-
-
-def _discard(directory: Path, path: Path) -> None:
-    """Rename away, then delete: a half-deleted directory never sits under a name load() reads."""
-    if directory.exists():
-        trash = _sibling(path, f"trash-{uuid.uuid4().hex[:12]}")
-        os.rename(directory, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":  # Windows cannot open a directory to fsync it
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
+    discard(aside, trash=unique_sibling(path, "trash"))
 
 
 def load(path: str | os.PathLike, *, with_trainer: bool = True) -> Checkpoint:
@@ -222,16 +240,16 @@ def load(path: str | os.PathLike, *, with_trainer: bool = True) -> Checkpoint:
     raw = _read_json(where, META, "not an rnnkit checkpoint (no meta.json)")
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
-        raise _error(where, f"not an rnnkit checkpoint (format {found!r}, expected {FORMAT!r})")
+        raise error_at(where, f"not an rnnkit checkpoint (format {found!r}, expected {FORMAT!r})")
     try:
         meta = _upgrade(raw)
     except ValueError as err:
-        raise _error(where, err) from None
+        raise error_at(where, err) from None
     model_bytes = _read_bytes(where, MODEL)
     if _looks_pickled(model_bytes):
-        raise _error(where, f"{MODEL} holds a pickle, not safetensors; refusing to unpickle it")
+        raise error_at(where, f"{MODEL} holds a pickle, not safetensors; refusing to unpickle it")
     if raw.get("signature") != _signature(model_bytes, raw):
-        raise _error(where, f"signature mismatch: {MODEL} or {META} was altered or truncated")
+        raise error_at(where, f"signature mismatch: {MODEL} or {META} was altered or truncated")
     ckpt = Checkpoint(where, meta, _parse_tensors(where, MODEL, model_bytes))
     if with_trainer and raw.get("files"):
         ckpt.trainer_tensors = _parse_tensors(where, TRAINER_TENSORS, _read_verified(where, TRAINER_TENSORS, raw))
@@ -242,7 +260,7 @@ def load(path: str | os.PathLike, *, with_trainer: bool = True) -> Checkpoint:
 def exists(path: str | os.PathLike) -> bool:
     """True if ``load(path)`` would find a checkpoint (it is not verified here)."""
     path = Path(path)
-    return _is_checkpoint(path) if path.exists() else _is_checkpoint(_sibling(path, "old"))
+    return _is_checkpoint(path) if path.exists() else _is_checkpoint(sibling(path, "old"))
 
 
 def _is_checkpoint(path: Path) -> bool:
@@ -252,33 +270,35 @@ def _is_checkpoint(path: Path) -> bool:
 def _locate(path: Path) -> Path:
     if path.exists():
         if not path.is_dir():
-            raise _error(path, "not an rnnkit checkpoint (not a directory)")
+            raise error_at(path, "not an rnnkit checkpoint (not a directory)")
         return path
-    if _is_checkpoint(_sibling(path, "old")):  # a save was killed between its two renames
-        return _sibling(path, "old")
+    if _is_checkpoint(sibling(path, "old")):  # a save was killed between its two renames
+        return sibling(path, "old")
     if path.exists():  # a save finished meanwhile
         return path
-    raise _error(path, "no such checkpoint")
+    raise error_at(path, "no such checkpoint")
 
 
-def _read_bytes(where: Path, name: str, missing: str | None = None) -> bytes:
+def _read_bytes(where: Path, name: str) -> bytes:
     try:
         return (where / name).read_bytes()
     except FileNotFoundError:
-        raise _error(where, missing or f"{name} is missing") from None
+        raise error_at(where, f"{name} is missing") from None
 
 
 def _read_json(where: Path, name: str, missing: str | None = None) -> Any:
     try:
-        return json.loads(_read_bytes(where, name, missing))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise _error(where, f"{name} is not valid JSON: {err}") from None
+        return read_json(where / name)
+    except FileNotFoundError:
+        raise error_at(where, missing or f"{name} is missing") from None
+    except ValueError as err:  # not JSON, or not text
+        raise error_at(where, f"{name} is not valid JSON: {err}") from None
 
 
 def _read_verified(where: Path, name: str, meta: Mapping[str, Any]) -> bytes:
     data = _read_bytes(where, name)
     if hashlib.sha256(data).hexdigest() != meta["files"].get(name):
-        raise _error(where, f"{name} does not match its hash in {META} (altered or truncated)")
+        raise error_at(where, f"{name} does not match its hash in {META} (altered or truncated)")
     return data
 
 
@@ -293,7 +313,7 @@ def _parse_tensors(where: Path, name: str, data: bytes) -> dict[str, Tensor]:
     try:
         return load_tensors(data)  # safetensors: a JSON header and raw bytes, never a pickle
     except Exception as err:  # safetensors raises its own SafetensorError, and others on odd headers
-        raise _error(where, f"{name} is not a valid safetensors file: {err}") from None
+        raise error_at(where, f"{name} is not a valid safetensors file: {err}") from None
 
 
 def _upgrade(meta: dict) -> dict:

@@ -39,10 +39,11 @@ def demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 def demo(args: argparse.Namespace) -> int:
     from rnnkit.demo import run_demo
+    from rnnkit.files import free_path
 
     if args.minutes <= 0:
         raise UsageError(f"rnnkit demo: --minutes must be positive, got {args.minutes}")
-    out = Path(args.out) if args.out else _free_run_dir(Path("runs/demo"))
+    out = Path(args.out) if args.out else free_path(Path("runs/demo"))
     if out.exists():
         raise UsageError(f"rnnkit demo: {out} already exists; choose another --out")
     result = run_demo(out, minutes=args.minutes)
@@ -60,93 +61,103 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _free_run_dir(base: Path) -> Path:
-    """``base``, or ``base-2``, ``base-3``, ... (before any suffix): the first that does not exist, so
-    nothing is overwritten."""
-    n, path = 1, base
-    while path.exists():
-        n += 1
-        path = base.with_name(f"{base.stem}-{n}{base.suffix}")
-    return path
-
-
 # ---- predict / generate ------------------------------------------------------------------------------
 def predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="a run directory written by rnnkit train")
-    parser.add_argument("text", nargs="+", metavar="INPUT", help="the text typed so far (several are joined by spaces)")
-    parser.add_argument("-k", "--top-k", type=int, default=5, help="how many suggestions (default 5)")
-    parser.add_argument("--beam", type=int, help="seq2seq: beam size (default: the run's decode.beam; 1 is greedy)")
-    parser.add_argument("--attention", metavar="PNG", help="seq2seq: also draw the attention heat map to this file")
-    parser.add_argument("--explain", action="store_true",
-                        help="classifiers: shade the words that moved the decision, and write an HTML page")
-    parser.add_argument("--html", metavar="FILE",
-                        help="where --explain writes its page (default RUN/explanation.html, never overwritten)")
+    parser.add_argument("text", nargs="+", metavar="INPUT",
+                        help="the input (several words are joined by spaces); - reads inputs from standard input, "
+                             "one per line")
+    for option, owners in task_options().items():
+        kind = {"action": "store_true"} if option.kind is bool else {"type": option.kind, "metavar": option.metavar}
+        names = [option.short, option.flag] if option.short else [option.flag]
+        parser.add_argument(*names, dest=option.dest, help=f"{', '.join(owners)}: {option.help}", **kind)
+
+
+def task_options() -> dict:
+    """Every task's ``rnnkit predict`` options, each with the tasks that take it. A flag two tasks declare
+    must mean the same in both."""
+    from rnnkit import registry
+
+    found: dict = {}
+    for task in registry.tasks():
+        for option in getattr(task.part("cli"), "OPTIONS", []):
+            same = [o for o in found if o.flag == option.flag]
+            if same and same[0] != option:
+                raise RuntimeError(f"tasks declare {option.flag} with different meanings")
+            found.setdefault(same[0] if same else option, []).append(task.name)
+    return found
 
 
 def predict(args: argparse.Namespace) -> int:
+    from rnnkit import registry
     from rnnkit.pipeline import from_checkpoint
 
     pipeline = from_checkpoint(args.run)
-    text = " ".join(args.text)
-    if pipeline.task == "classify":
-        return _predict_label(pipeline, text, args)
-    if pipeline.task == "seq2seq":
-        from rnnkit.cli_use import stream_reply
-
-        output = stream_reply(pipeline, text, beam=args.beam)
-        if args.attention:
-            print(f"attention: {pipeline.attention_figure(text, args.attention, output=output)}")
-        return 0
-    for word, probability in pipeline.complete(text, k=args.top_k):
-        print(f"{probability:8.4f}  {word}")
+    shows = registry.task(pipeline.task).part("cli")
+    own = {o.dest for o in getattr(shows, "OPTIONS", [])}
+    given = {o.dest: getattr(args, o.dest) for o in task_options()}
+    for option in task_options():
+        if option.dest not in own and given[option.dest] not in (None, False):
+            raise UsageError(f"rnnkit predict: {option.flag} does not apply to {args.run}, a {pipeline.task} run")
+    if shows is None:
+        raise UsageError(f"rnnkit predict: {args.run} is a {pipeline.task} run, which makes no predictions")
+    options = {dest: value for dest, value in given.items() if dest in own}
+    inputs = _inputs(args.text)
+    for text in inputs:
+        if len(inputs) > 1:
+            print(f"== {text}")  # several inputs: each answer under its input
+        for piece in shows.render(pipeline, text, options):
+            print(piece, end="", flush=True)
     return 0
 
 
-def _predict_label(pipeline, text: str, args: argparse.Namespace) -> int:
-    if not args.explain:
-        label, probabilities = pipeline.classify(text)
-    else:
-        from rich.console import Console
-
-        from rnnkit.explain import to_terminal, write_explanation
-
-        explanation = pipeline.explain(text)
-        label, probabilities = explanation.label, explanation.probabilities
-        Console(highlight=False).print(to_terminal(explanation))
-        html = Path(args.html) if args.html else _free_run_dir(Path(args.run) / "explanation.html")
-        if args.html and html.exists():
-            raise UsageError(f"{html}: already exists; choose another --html")
-        print(f"explanation ({explanation.method}): {write_explanation(explanation, html)}")
-    print(f"label: {label}")
-    for name, probability in list(probabilities.items())[: args.top_k]:
-        print(f"{probability:8.4f}  {name}")
-    return 0
+def _inputs(words: list[str]) -> list[str]:
+    """The inputs of ``rnnkit predict``: the words joined, or with ``-`` the non-empty lines of stdin."""
+    if words != ["-"]:
+        return [" ".join(words)]
+    lines = [line.rstrip("\r\n") for line in sys.stdin]
+    inputs = [line for line in lines if line.strip()]
+    if not inputs:
+        raise UsageError("rnnkit predict: standard input held no input (one per line)")
+    return inputs
 
 
 def generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="a run directory written by rnnkit train")
+    parser.add_argument("run", metavar="RUN", help="a run directory of a task that generates (lm)")
     parser.add_argument("--prime", default="", help="the text to continue (default: a document start)")
-    parser.add_argument("--length", type=int, default=200, help="tokens to generate (default 200)")
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy; higher is more varied (0.8)")
+    parser.add_argument("--length", type=int, help="tokens to generate (default: the task's, 200 for lm)")
+    parser.add_argument("--temperature", type=float,
+                        help="0 is greedy; higher is more varied (default: the task's, 0.8 for lm)")
     parser.add_argument("--top-k", type=int, help="sample only from the k most probable tokens")
     parser.add_argument("--top-p", type=float, help="sample from the smallest set holding this probability")
     parser.add_argument("--seed", type=int, help="the same seed gives the same text")
-    parser.add_argument("--out", metavar="FILE", help="also write the text to FILE")
+    parser.add_argument("--out", metavar="FILE", help="also write the text to FILE (never overwritten without "
+                                                     "--overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace FILE of --out if it exists")
 
 
 def generate(args: argparse.Namespace) -> int:
+    from rnnkit.files import write_atomic
     from rnnkit.pipeline import from_checkpoint
 
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        raise UsageError(f"{args.out}: already exists; choose another --out or pass --overwrite")
     pipeline = from_checkpoint(args.run)
+    if "generate" not in pipeline.commands:
+        raise UsageError(f"rnnkit generate: {args.run} is a {pipeline.task} run, which does not generate text")
+    d = pipeline.defaults
+    length = d["length"] if args.length is None else args.length
+    temperature = d["temperature"] if args.temperature is None else args.temperature
     pieces = [args.prime]
     print(args.prime, end="", flush=True)
-    for piece in pipeline.generate(args.prime, length=args.length, temperature=args.temperature,
-                                   top_k=args.top_k, top_p=args.top_p, seed=args.seed):
+    for piece in pipeline.generate(args.prime, length=length, temperature=temperature, top_k=args.top_k,
+                                   top_p=args.top_p, seed=args.seed):
         print(piece, end="", flush=True)
         pieces.append(piece)
     print()
     if args.out:
-        Path(args.out).write_text("".join(pieces) + "\n", encoding="utf-8")
+        written = write_atomic(args.out, "".join(pieces) + "\n", overwrite=args.overwrite)
+        print(f"wrote {written}", file=sys.stderr)  # stdout holds the text alone
     return 0
 
 
@@ -161,13 +172,18 @@ def bench_arguments(parser: argparse.ArgumentParser) -> None:
     for name, (_, description) in bench.BENCHMARKS.items():
         sub = names.add_parser(name, parents=[shared], help=description, description=description)
         bench.load(name).add_arguments(sub)
+        if name in bench.OVERRIDABLE:
+            _add_set(sub)
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    """Run a benchmark; exit status 1 when a target it checks is missed (the report is still written)."""
     from rnnkit import bench
     from rnnkit.bench.common import check_writable, console, progress_bar, write_report
 
     module = bench.load(args.benchmark)
+    if args.overrides and args.benchmark not in bench.OVERRIDABLE:
+        raise UsageError(f"rnnkit bench {args.benchmark}: takes no config overrides ({' '.join(args.overrides)})")
     config = module.config_from_args(args)
     if args.json:
         check_writable(args.json)  # fail now, not after the whole run
@@ -177,82 +193,129 @@ def run_bench(args: argparse.Namespace) -> int:
     out.print(*module.render(report), sep="\n")
     if args.json:
         out.print(f"report written to {write_report(args.json, report)}")
-    return 0
+    missed = module.missed(report) if hasattr(module, "missed") else []
+    if args.quick:  # tiny shapes and budgets: a smoke test of the machinery, not a measurement
+        if missed:
+            print(f"rnnkit bench {args.benchmark}: --quick run, {len(missed)} target(s) not judged", file=sys.stderr)
+        return 0
+    for line in missed:
+        print(f"rnnkit bench {args.benchmark}: target missed: {line}", file=sys.stderr)
+    return 1 if missed else 0
 
 
-# ---- train / eval / diagnose -------------------------------------------------------------------------
+# ---- train / eval / diagnose / config ---------------------------------------------------------------
 def train_arguments(parser: argparse.ArgumentParser) -> None:
     from rnnkit.registry import TASKS
 
     parser.add_argument("task", choices=sorted(TASKS), metavar="TASK", help=f"one of {', '.join(sorted(TASKS))}")
     parser.add_argument("--data", metavar="PATH", help="training data (tasks with built-in data need none)")
-    parser.add_argument("--config", metavar="FILE", help="a TOML run config; --section.key=value overrides it")
+    parser.add_argument("--config", metavar="FILE", help="a TOML run config; overrides go on top of it")
     parser.add_argument("--out", metavar="DIR", help="run directory (default: runs/TASK)")
-    parser.add_argument("--init-from", metavar="RUN",
-                        help="classify: start the embedding and encoder from this lm run (same as --init.from_run=RUN)")
+    parser.add_argument("--init-from", metavar="RUN", help="the same as --init.from_run=RUN (classify: start the "
+                                                            "embedding and encoder from this lm run)")
+    _add_set(parser)
     again = parser.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     again.add_argument("--overwrite", action="store_true", help="replace the run in --out")
 
 
+def _add_set(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config setting, e.g. --set model.encoder.hidden_size=256 (repeatable; "
+                             "--model.encoder.hidden_size=256 and --model.encoder.hidden_size 256 work too; "
+                             "rnnkit config TASK lists the settings)")
+
+
 def train(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import runner
+    from rnnkit.tasks import run
 
     if args.data is not None:
         _check_data_path(args.data)
     overrides = [*args.overrides, *([f"init.from_run={args.init_from}"] if args.init_from else [])]
-    cfg = runner.make_config(args.task, config_file=args.config, overrides=overrides)
-    result = runner.train(args.task, cfg, out=args.out or f"runs/{args.task}", data=args.data,
-                          resume=args.resume, overwrite=args.overwrite)
+    cfg = run.make_config(args.task, config_file=args.config, overrides=overrides)
+    result = run.train(args.task, cfg, out=args.out or f"runs/{args.task}", data=args.data,
+                       resume=args.resume, overwrite=args.overwrite)
     if result.stopped:
         print(result.stopped)
     _print_metrics("test", result.test, result.baseline, result.baseline_name)
-    print(f"run saved in {result.run} (loss curve: {result.run / 'loss.png'})")
+    print(f"run saved in {result.run} (loss curve: {result.run / 'loss.png'}; figures: {result.metrics_file})")
     return 0
 
 
 def eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="a run directory written by rnnkit train")
     parser.add_argument("--data", metavar="PATH", help="evaluate on this data instead of the run's own test split")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace RUN/metrics.json (default: write metrics-2.json, ... beside it)")
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    from rnnkit.tasks import runner
+    from rnnkit.tasks import run
 
     if args.data is not None:
         _check_data_path(args.data)
-    result = runner.evaluate(args.run, data=args.data)
+    result = run.evaluate(args.run, data=args.data, overwrite=args.overwrite)
     _print_metrics("test", result.test, result.baseline, result.baseline_name)
+    print(f"figures written to {result.metrics_file}")
     return 0
 
 
 def diagnose_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", nargs="?", metavar="RUN", help="a run directory (or use --cell and --task)")
     parser.add_argument("--cell", help="diagnose a fresh model with this cell (rnn, lstm, gru, mingru, minlstm)")
-    parser.add_argument("--task", default="adding", help="memory task for --cell (adding, copy, digits)")
-    parser.add_argument("--length", type=int, default=100, help="sequence length T for --cell")
+    parser.add_argument("--task", help="with --cell: the memory task (adding, copy, digits; default adding)")
+    parser.add_argument("--length", type=int, help="with --cell: the sequence length T (default 100)")
     parser.add_argument("--out", metavar="DIR", help="where to write gradient_flow.png and .json")
+    parser.add_argument("--overwrite", action="store_true", help="replace gradient_flow.png and .json in DIR")
 
 
 def diagnose(args: argparse.Namespace) -> int:
     from rnnkit.bench import memory
-    from rnnkit.tasks import runner
+    from rnnkit.tasks import run
 
     if (args.run is None) == (args.cell is None):
         raise UsageError("rnnkit diagnose: give either RUN or --cell (see rnnkit diagnose --help)")
     if args.run is not None:
+        if args.task is not None or args.length is not None:
+            raise UsageError("rnnkit diagnose: --task and --length go with --cell, not with RUN")
         out = Path(args.out or args.run)
-        report = runner.diagnose(args.run, out_dir=out)
+        report = run.diagnose(args.run, out_dir=out, overwrite=args.overwrite)
     else:
-        out = Path(args.out or f"diagnose-{args.cell}-{args.task}-{args.length}")
-        report = memory.diagnose(args.cell, args.task, args.length, out)
+        task, length = args.task or "adding", 100 if args.length is None else args.length
+        out = Path(args.out or f"diagnose-{args.cell}-{task}-{length}")
+        report = memory.diagnose(args.cell, task, length, out, overwrite=args.overwrite)
     for layer in report["layers"]:
         print(f"{layer['name']}: {layer['verdict']}")
     print(f"wrote {out / 'gradient_flow.png'} and {out / 'gradient_flow.json'}")
     return 0
 
 
+def config_arguments(parser: argparse.ArgumentParser) -> None:
+    from rnnkit.registry import TASKS
+
+    parser.add_argument("task", choices=sorted(TASKS), metavar="TASK", help=f"one of {', '.join(sorted(TASKS))}")
+    parser.add_argument("--config", metavar="FILE", help="start from this TOML run config instead of the defaults")
+    _add_set(parser)
+
+
+def show_config(args: argparse.Namespace) -> int:
+    """Print the run config of TASK (defaults, then --config, then overrides) as TOML, a comment per key;
+    the output is itself a valid --config file."""
+    from rnnkit import registry
+    from rnnkit.config import to_toml
+    from rnnkit.tasks import run
+
+    cfg = run.make_config(args.task, config_file=args.config, overrides=args.overrides)
+    task = registry.task(args.task)
+    print(f"# rnnkit train {args.task}: {task.description}")
+    print(f"# without --data: {task.default_data}" if task.default_data else "# needs --data")
+    print(to_toml(cfg), end="")
+    return 0
+
+
 def _check_data_path(path: str) -> None:
+    if glob.has_magic(path) and glob.glob(path, recursive=True):  # a glob the reader expands
+        return
     p = Path(path)
     if not p.exists() and not any(p.parent.glob(glob.escape(p.name) + ".*")):  # a stem of files STEM.LABEL
         raise UsageError(f"{path}: no such file or directory")
@@ -285,21 +348,25 @@ def _print_metrics(title: str, metrics: dict[str, float], baseline: dict[str, fl
 Command = tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int], str]
 COMMANDS: dict[str, Command] = {
     "demo": (demo_arguments, demo, "train the next-word predictor on the embedded default and show it"),
-    "train": (train_arguments, train, "train a task into a run directory (--section.key=value overrides)"),
+    "train": (train_arguments, train, "train a task into a run directory (--a.b=c or --set a.b=c overrides)"),
     "eval": (eval_arguments, evaluate, "test metrics of a trained run beside the task's baseline"),
-    "predict": (predict_arguments, predict, "next words for typed text, or a label (--explain: which words decided)"),
+    "predict": (predict_arguments, predict, "a trained run's answer: next words, a label (--explain), a translation"),
     "generate": (generate_arguments, generate, "sample text from a language model (temperature, top-k, top-p)"),
     "chat": (cli_use.chat_arguments, cli_use.chat, "talk with a dialogue model in the terminal"),
     "serve": (cli_use.serve_arguments, cli_use.serve, "serve runs over HTTP with a web page (127.0.0.1 unless --host)"),
     "export": (cli_use.export_arguments, cli_use.export, "write a run as ONNX (the step function, state explicit)"),
     "diagnose": (diagnose_arguments, diagnose, "gradient flow over time and gate saturation: PNG and JSON"),
+    "config": (config_arguments, show_config, "print a task's run config as TOML, a comment per setting"),
     "bench": (bench_arguments, run_bench, "benchmarks, each against a baseline measured in the same run"),
 }
-OVERRIDABLE = {"train"}  # commands that take --section.key=value config overrides
+OVERRIDABLE = {"train", "config", "bench"}  # commands that take config overrides (bench: quality only)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import rnnkit
+
     parser = _Parser(prog="rnnkit", description="Recurrent neural networks on PyTorch.")
+    parser.add_argument("--version", action="version", version=f"rnnkit {rnnkit.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (add_arguments, run, help) in COMMANDS.items():
         sub = commands.add_parser(name, help=help, description=help)
@@ -312,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``rnnkit`` with ``argv`` (default: the process's arguments); returns the exit status."""
     try:
         args, extra = build_parser().parse_known_args(argv)
-        args.overrides = _overrides(args.command, extra)
+        args.overrides = [*getattr(args, "set", []), *_overrides(args.command, extra)]
         return args.handler(args)
     except UsageError as e:
         return _fail(str(e), 2)
@@ -325,10 +392,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _overrides(command: str, extra: list[str]) -> list[str]:
-    """``--section.key=value`` items left over by argparse: config overrides, for commands that take them."""
-    if extra and (command not in OVERRIDABLE or not all(e.startswith("--") and "=" in e for e in extra)):
-        raise UsageError(f"rnnkit {command}: unrecognized arguments: {' '.join(extra)}")
-    return [e[2:] for e in extra]
+    """Config overrides among the arguments argparse left over: ``--a.b=c`` or ``--a.b c``, for commands that
+    take them (``--set a.b=c`` is parsed as an option). Anything else is refused with one line."""
+    items, rest = [], list(extra)
+    while rest and command in OVERRIDABLE:
+        item = rest.pop(0)
+        key = item[2:].partition("=")[0]
+        if not (item.startswith("--") and ("=" in item or "." in key)):
+            rest.insert(0, item)
+            break
+        if "=" in item:
+            items.append(item[2:])
+        elif rest and not rest[0].startswith("--"):
+            items.append(f"{key}={rest.pop(0)}")
+        else:
+            raise UsageError(f"rnnkit {command}: {item} needs a value (--{key}=VALUE or --{key} VALUE)")
+    if rest:
+        hint = ""
+        if command == "predict" and any(r.startswith("--top-k") for r in rest):
+            hint = "; -k/--k sets how many answers (--top-k filters sampling in rnnkit generate)"
+        elif command in OVERRIDABLE:
+            hint = "; config settings look like --section.key=value"
+        raise UsageError(f"rnnkit {command}: unrecognized arguments: {' '.join(rest)}{hint}")
+    return items
 
 
 def _fail(message: str, status: int) -> int:

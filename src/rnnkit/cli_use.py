@@ -1,6 +1,5 @@
-"""The commands that put a trained run to use beyond one prediction: ``chat``, ``serve`` and ``export`` (and
-the streaming of a seq2seq model's output that ``predict`` shares). Each is a pair of functions, registered
-in ``rnnkit.cli.COMMANDS``."""
+"""The commands that put a trained run to use beyond one prediction: ``chat``, ``serve`` and ``export``. Each
+is a pair of functions, registered in ``rnnkit.cli.COMMANDS``."""
 
 from __future__ import annotations
 
@@ -9,21 +8,8 @@ import sys
 from pathlib import Path
 
 
-def stream_reply(pipeline, text: str, *, beam: int | None = None, prefix: str = "") -> str:
-    """Print a seq2seq pipeline's output for ``text`` as it is decoded; returns the whole output."""
-    for word in pipeline.unknown(text):
-        print(f"rnnkit: warning: {word!r} is unknown to the model and reads as <unk>", file=sys.stderr)
-    print(prefix, end="", flush=True)
-    pieces = []
-    for piece in pipeline.translate_stream(text, beam=beam):
-        print(piece, end="", flush=True)
-        pieces.append(piece)
-    print()
-    return "".join(pieces).strip()
-
-
 def chat_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="a seq2seq run trained on dialogue")
+    parser.add_argument("run", metavar="RUN", help="a run of a dialogue model (seq2seq trained on dialogue)")
     parser.add_argument("--beam", type=int, help="beam size (default: the run's decode.beam; 1 is greedy)")
     parser.add_argument("--turns", type=int, default=6, help="exchanges kept as context (default 6)")
 
@@ -33,8 +19,9 @@ def chat(args: argparse.Namespace) -> int:
     from rnnkit.pipeline import from_checkpoint
 
     pipeline = from_checkpoint(args.run)
-    if pipeline.task != "seq2seq":
-        raise ValueError(f"{args.run}: chat needs a seq2seq run, not a {pipeline.task} run")
+    if "chat" not in pipeline.commands:
+        raise ValueError(f"{args.run}: chat needs a dialogue model, not a {pipeline.task} ({pipeline.kind or 'plain'}) "
+                         "run")
     if args.turns < 1:
         raise ValueError(f"--turns must be at least 1, got {args.turns}")
     history: list[str] = []
@@ -48,14 +35,27 @@ def chat(args: argparse.Namespace) -> int:
             break
         if not message.strip():
             break
-        context = pipeline.encoding.context([*history, message])
-        reply = stream_reply(pipeline, context, beam=args.beam, prefix="bot: ")
+        reply = _stream(pipeline, message, history, beam=args.beam)
         history = [*history, message, reply][-2 * args.turns:]
     return 0
 
 
+def _stream(pipeline, message: str, history: list[str], *, beam: int | None) -> str:
+    """Print the reply to ``message`` as it is decoded, after warnings for words the model cannot read;
+    returns the whole reply."""
+    for word in pipeline.unknown(message):
+        print(f"rnnkit: warning: {word!r} is unknown to the model and reads as <unk>", file=sys.stderr)
+    print("bot: ", end="", flush=True)
+    pieces = []
+    for piece in pipeline.reply_stream(message, history, beam=beam):
+        print(piece, end="", flush=True)
+        pieces.append(piece)
+    print()
+    return "".join(pieces).strip()
+
+
 def export_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="a run directory written by rnnkit train (lm or classify)")
+    parser.add_argument("run", metavar="RUN", help="a run directory of a task with an export (lm, classify)")
     parser.add_argument("--format", choices=("onnx",), default="onnx", help="the export format (onnx)")
     parser.add_argument("--out", metavar="DIR", help="where to write model.onnx and export.json (default RUN/export)")
     parser.add_argument("--opset", type=int, help="the ONNX opset (default 17)")

@@ -15,19 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import torch
-
 from rnnkit.autocomplete import LMScorer, Predictor, Session, next_word_accuracy
-from rnnkit.config import to_dict
-from rnnkit.data.text import CodecConfig, codec_from_dict
+from rnnkit.data.text import CodecConfig
 from rnnkit.models.cache import CacheConfig
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LMConfig
-from rnnkit.rundir import RunDir
-from rnnkit.tasks.lm import LM, LMRun, TextDataConfig, corpus_spans, lm_train_defaults, validation_text
-from rnnkit.train.budget import fit_for
+from rnnkit.tasks.lm import TASK, LMRun, TextDataConfig, corpus_spans, lm_train_defaults, validation_text
+from rnnkit.tasks.run import METRICS_FILE, train_run, write_metrics
 from rnnkit.train.plots import plot_history
-from rnnkit.train.trainer import Trainer
 
 PREFIXES = ("the function returns a ", "if the file does not ", "this module provides ", "raise an ",
             "the default valu")
@@ -69,18 +64,12 @@ def run_demo(
     ``cfg`` replaces the demo's run config; ``eval_words`` validation words score the suggestions."""
     cfg = cfg or demo_config()
     cfg.data.keyboard_words = eval_words
-    torch.manual_seed(cfg.train.seed)
-    say("reading the embedded corpus: " + "Python's documentation topics and standard-library docstrings")
     spans = corpus_spans(None)
-    parts = LM.build(cfg, None)
-    codec = codec_from_dict(parts.codec)
-    size = sum(s.size for s in spans)
-    say(f"{len(spans)} documents, {size:,} characters, {codec.vocab_size:,} words in the vocabulary")
-    run = RunDir(out, task="lm", config=to_dict(cfg), resume=False, overwrite=False)
-    meta = {"task": "lm", "config": to_dict(cfg), "codec": parts.codec, "data": None}
-    trainer = Trainer(parts.model, cfg.train, train=parts.train, valid=parts.valid, run=run, meta=meta)
+    say(f"the embedded corpus: {TASK.default_data}, {len(spans)} documents, {sum(s.size for s in spans):,} "
+        "characters")
     say(f"training a {_describe(cfg)} for {minutes:g} minutes")
-    fit_for(trainer, minutes)  # ends with an evaluation and the best checkpoint
+    trained = train_run("lm", cfg, out=out, minutes=minutes)  # ends with an evaluation and the best checkpoint
+    parts, trainer, run, codec = trained.parts, trained.trainer, trained.run, trained.parts.preprocessor
     say(f"scoring the model and a Kneser-Ney trigram fitted on the same split ({eval_words:,} words for "
         "next-word accuracy and keystroke savings)")
     parts.model.eval()
@@ -95,6 +84,7 @@ def run_demo(
     history = run.read_metrics()
     plot_history(history, run.path / "loss.png", clip_norm=cfg.train.clip_norm)
     report = write_demo_report(run.path, metrics, baseline, suggestions, latency, cfg)
+    write_metrics(run.path / METRICS_FILE, "lm", cfg, None, "validation", metrics, baseline, parts.baseline_name)
     return DemoResult(run.path, metrics, baseline, suggestions, latency, report, history)
 
 

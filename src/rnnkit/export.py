@@ -1,20 +1,10 @@
 """ONNX export of a trained run, for clients that run the model without Python or PyTorch.
 
 ``export_onnx(run)`` writes ``model.onnx`` and ``export.json`` (input and output names, shapes and
-dtypes, the state layout, the vocabulary or scaler) into ``RUN/export/``:
-
-- ``lm``: the language model's **step**, with the state as explicit tensors and a dynamic batch size::
-
-      token (B,) int64, h0 (B, H), c0 (B, H), h1, c1, ...  ->  logits (B, V), h0_out, c0_out, h1_out, ...
-
-  A client starts from zero state tensors, feeds ``start_token`` and then each token of its text, and
-  passes every ``*_out`` back as the input of the same name at the next step. The logits are the model's
-  own, without the continuous cache a run may mix into its suggestions.
-- ``classify``: the whole-sequence classifier, dynamic in batch and time::
-
-      tokens (B, T) int64 (features (B, T, F) float32 for numeric runs), lengths (B,) int64  ->  logits (B, C)
-
-  Rows may be padded with anything after their length; padded steps never reach the result.
+dtypes, the state layout, the preprocessor) into ``RUN/export/``. What the graph is belongs to the task:
+its ``Task.export`` builder returns a ``Graph`` (``rnnkit.tasks.lm.export``: the language model's step with
+the state as explicit tensors; ``rnnkit.tasks.classify.export``: the whole-sequence classifier). This
+module traces it, checks it against PyTorch with onnxruntime, and writes it.
 
 The exporter is torch's TorchScript-based one (``dynamo=False``; torch 2.13 calls it legacy but ships
 it). The ``torch.export``-based one (``dynamo=True``) stops at the classifier's data-dependent length
@@ -44,10 +34,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from rnnkit import state as st
-from rnnkit.batch import Batch
-from rnnkit.nn.recurrent import Recurrent
-from rnnkit.tasks.runner import Loaded, load
+from rnnkit.files import write_atomic
+from rnnkit.tasks.run import Loaded, load
 
 __all__ = ["ExportError", "export_onnx"]
 
@@ -56,7 +44,6 @@ DEFAULT_OPSET, MIN_OPSET, MAX_OPSET = 17, 9, 20  # 20: the newest opset torch's 
 ATOL = 1e-4  # onnxruntime against PyTorch, float32
 TRACE_SHAPE = (2, 6)  # (B, T) of the traced example; the checks use other sizes, so a baked-in size shows
 CHECK_SHAPES = ((1, 4), (3, 9))
-LEAF_NAMES = ("h", "c")  # a cell's state tensors: (h,) for RNN and GRU cells, (h, c) for LSTM
 
 
 class ExportError(ValueError):
@@ -117,20 +104,23 @@ def export_onnx(
         os.replace(tmp, model_path)
     finally:
         tmp.unlink(missing_ok=True)
-    meta = {"format": "rnnkit-onnx", "format_version": 1, "task": loaded.task, "opset": opset,
+    meta = {"format": "rnnkit-onnx", "format_version": 2, "task": loaded.task, "opset": opset,
             "exporter": f"torch.onnx.export(dynamo=False), torch {torch.__version__}",
             "inputs": graph.inputs, "outputs": graph.outputs, **graph.info}
-    meta_path.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_atomic(meta_path, json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
     return model_path
 
 
 def build_graph(loaded: Loaded, run: str | Path) -> Graph:
-    """The graph of ``loaded``'s task; ExportError for a task without one."""
-    builders = {"lm": lm_graph, "classify": classify_graph}
-    if loaded.task not in builders:
-        raise ExportError(f"{run}: task {loaded.task!r} has no ONNX export (exported tasks: {', '.join(builders)})")
+    """The graph of ``loaded``'s task (its ``Task.export`` builder); ExportError for a task without one."""
+    from rnnkit import registry
+
+    builder = registry.task(loaded.task).part("export")
+    if builder is None:
+        exported = ", ".join(t.name for t in registry.tasks() if t.export)
+        raise ExportError(f"{run}: task {loaded.task!r} has no ONNX export (exported tasks: {exported})")
     freeze_parametrizations(loaded.model.eval())
-    return builders[loaded.task](loaded, run)
+    return builder(loaded, run)
 
 
 def freeze_parametrizations(model: nn.Module) -> None:
@@ -140,146 +130,6 @@ def freeze_parametrizations(model: nn.Module) -> None:
         if parametrize.is_parametrized(module):
             for name in list(module.parametrizations):
                 parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-
-
-# ---- lm: one step -------------------------------------------------------------------------------------------
-class LMStep(nn.Module):
-    """``forward(token (B,), *leaves) -> (logits (B, V), *next leaves)``: ``LanguageModel.step`` with its
-    nested state as flat (B, S) tensors in ``rnnkit.state.tensors`` order."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-        self.template = model.init_state(1)  # the nesting of the state; its values are never read
-
-    def forward(self, token: Tensor, *leaves: Tensor) -> tuple[Tensor, ...]:
-        flat = iter(leaves)
-        state = st.map_state(lambda _: next(flat), self.template)
-        logits, state = self.model.step(token, state)
-        return (logits, *st.tensors(state))
-
-
-def state_layout(model: nn.Module, run: str | Path) -> list[dict[str, Any]]:
-    """One entry per state tensor, in order: ``{"input": "h0", "output": "h0_out", "layer": 0, "role": "h",
-    "size": H}``; "h" is a layer's output state, "c" an LSTM's cell state."""
-    cells = model.encoder.cells()
-    if sum(len(c.state_sizes) for c in cells) != len(st.tensors(model.init_state(1))) or any(
-        len(c.state_sizes) > len(LEAF_NAMES) for c in cells
-    ):
-        raise ExportError(f"{run}: the state of {type(model.encoder).__name__} is not one (h,) or (h, c) per layer")
-    layout = [
-        {"input": f"{LEAF_NAMES[j]}{k}", "output": f"{LEAF_NAMES[j]}{k}_out", "layer": k, "role": LEAF_NAMES[j],
-         "size": size}
-        for k, cell in enumerate(cells)
-        for j, size in enumerate(cell.state_sizes)
-    ]
-    return layout
-
-
-def lm_graph(loaded: Loaded, run: str | Path) -> Graph:
-    from rnnkit.autocomplete import Predictor
-    from rnnkit.data.text import codec_from_dict
-
-    model, codec = loaded.model, codec_from_dict(loaded.codec)
-    layout = state_layout(model, run)
-    vocab = model.vocab_size
-
-    def sample(batch: int, steps: int, generator: torch.Generator) -> tuple[Tensor, ...]:
-        token = torch.randint(0, vocab, (batch,), generator=generator)
-        return token, *(torch.randn(batch, s["size"], generator=generator) for s in layout)
-
-    def tensor(name: str, size: int) -> dict[str, Any]:
-        return {"name": name, "shape": ["batch", size], "dtype": "float32"}
-
-    return Graph(
-        module=LMStep(model),
-        sample=sample,
-        inputs=[{"name": "token", "shape": ["batch"], "dtype": "int64"},
-                *(tensor(s["input"], s["size"]) for s in layout)],
-        outputs=[tensor("logits", vocab), *(tensor(s["output"], s["size"]) for s in layout)],
-        info={
-            "graph": "step",
-            "state": layout,
-            "initial_state": "zeros",
-            "start_token": Predictor(model, codec).start_id,
-            "vocab_size": vocab,
-            "tokens": [codec.token(i) for i in range(vocab)],
-            "codec": loaded.codec,
-            "usage": "start from zero states and feed start_token, then one token a step; pass each *_out "
-            "back as the input of the same name; softmax(logits) is the next token's distribution",
-        },
-    )
-
-
-# ---- classify: the whole sequence ---------------------------------------------------------------------------
-class WholeSequence(nn.Module):
-    """``forward(inputs (B, T) or (B, T, F), lengths (B,)) -> (logits (B, C),)``: ``Classifier.classify``."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, inputs: Tensor, lengths: Tensor) -> tuple[Tensor]:
-        batch = Batch(inputs, lengths=lengths)
-        logits, _ = self.model.classify(self.model.embed_inputs(batch), batch)
-        return (logits,)
-
-
-def padded_lengths(batch: int, steps: int, generator: torch.Generator) -> Tensor:
-    """(B,) lengths in [1, T], the first row full and, when B > 1, the last one short: a padded batch."""
-    lengths = torch.randint(1, steps + 1, (batch,), generator=generator)
-    lengths[0] = steps
-    if batch > 1:
-        lengths[-1] = max(1, steps // 2)
-    return lengths
-
-
-def classify_graph(loaded: Loaded, run: str | Path) -> Graph:
-    from rnnkit.tasks.classify import Encoding
-
-    model, enc = loaded.model, Encoding.from_dict(loaded.codec)
-    text = enc.text is not None
-    features = enc.input_size()
-
-    def sample(batch: int, steps: int, generator: torch.Generator) -> tuple[Tensor, ...]:
-        if text:
-            x = torch.randint(0, features, (batch, steps), generator=generator)
-        else:
-            x = torch.randn(batch, steps, features, generator=generator)
-        return x, padded_lengths(batch, steps, generator)
-
-    graph = Graph(
-        module=WholeSequence(model),
-        sample=sample,
-        inputs=[
-            {"name": "tokens", "shape": ["batch", "time"], "dtype": "int64"} if text
-            else {"name": "features", "shape": ["batch", "time", features], "dtype": "float32"},
-            {"name": "lengths", "shape": ["batch"], "dtype": "int64"},
-        ],
-        outputs=[{"name": "logits", "shape": ["batch", len(enc.classes)], "dtype": "float32"}],
-        info={
-            "graph": "sequence",
-            "classes": enc.classes,
-            "max_length": enc.max_length,
-            "codec": loaded.codec,
-            "usage": ("encode the text with the codec" if text else "standardise each step as (x - mean) / std "
-                      "per feature, missing values 0")
-            + ", keep at most max_length steps, pad rows to one length T; lengths in [1, T]; "
-            "softmax(logits) gives the probability of each class",
-        },
-    )
-    check_fused(graph, run)
-    return graph
-
-
-@torch.no_grad()
-def check_fused(graph: Graph, run: str | Path) -> None:
-    """ExportError unless every recurrent layer runs torch's fused kernel on a padded batch."""
-    graph.module(*graph.sample(*TRACE_SHAPE, torch.Generator().manual_seed(0)))
-    for name, layer in graph.module.named_modules():
-        if isinstance(layer, Recurrent) and not layer.kernel.startswith("torch-fused"):
-            raise ExportError(f"{run}: {name} runs {layer.kernel!r}; a classifier exports only with torch's "
-                              "fused kernel (lstm without layer norm, gru or rnn cells)")
 
 
 # ---- export and compare -------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Short names for the parts a config refers to, imported lazily so that an optional dependency is
-imported only by the part that needs it. An unknown name lists the known ones."""
+imported only by the part that needs it. An unknown name lists the known ones.
+
+``TASKS`` lists every task once; the CLI, the server, export and the benchmarks iterate over it.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +17,14 @@ CELLS = {
     "minlstm": "rnnkit.nn.layers:MinLSTM",
 }
 
+# In the order the page shows their panels and the help lists them: the headline task first
 TASKS = {
+    "lm": "rnnkit.tasks.lm:TASK",
+    "classify": "rnnkit.tasks.classify:TASK",
+    "seq2seq": "rnnkit.tasks.seq2seq:TASK",
     "adding": "rnnkit.tasks.memory:ADDING",
     "copy": "rnnkit.tasks.memory:COPY",
     "digits": "rnnkit.tasks.memory:DIGITS",
-    "classify": "rnnkit.tasks.classify:CLASSIFY",
-    "lm": "rnnkit.tasks.lm:LM",
-    "seq2seq": "rnnkit.tasks.seq2seq:SEQ2SEQ",
 }
 
 
@@ -40,5 +44,10 @@ def cell_layer(name: str) -> Any:
 
 
 def task(name: str) -> Any:
-    """The task registered as ``name`` (see ``rnnkit.tasks``)."""
+    """The ``rnnkit.tasks.base.Task`` registered as ``name``."""
     return resolve(TASKS, name, "task")
+
+
+def tasks() -> list[Any]:
+    """Every registered task, in the order of ``TASKS``."""
+    return [task(name) for name in TASKS]

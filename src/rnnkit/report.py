@@ -4,7 +4,7 @@ The page is one file: images are embedded as base64 data URIs, the CSS is inline
 JavaScript and no external resource, so a report can be mailed, archived or opened offline. Every piece of
 user text (headings, cells, captions, typed prefixes, model suggestions) is HTML-escaped; only a
 section's ``html`` is inserted as it is, so it must be escaped already (as ``rnnkit.explain.to_html``
-is). Only the standard library is used.
+is). Only the standard library is used (through ``rnnkit.files``, which needs no more).
 
 >>> write_report("runs/lm/report.html", title="Completion demo", sections=[
 ...     Section("Suggestions", table=Table(["prefix", "suggestion", "p"], [["<b>he", "hello", 0.8123456]])),
@@ -19,11 +19,11 @@ import base64
 import html
 import math
 import numbers
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from rnnkit.files import write_atomic
 
 __all__ = ["Section", "Table", "format_number", "render", "write_report"]
 
@@ -80,25 +80,12 @@ class Section:
 def write_report(path: str | Path, *, title: str, sections: Sequence[Section]) -> Path:
     """Write the report as one HTML file at ``path`` (atomically, replacing any file there) and return the path.
 
-    The parent directory is created if needed. The file is first written to a temporary file in the same
-    directory and then moved into place with ``os.replace``, so a reader never sees half a report and a
-    failure leaves the old report (and no temporary file) behind. Raises ValueError if an image is not a PNG.
+    The parent directory is created if needed. The page is written with ``rnnkit.files.write_atomic``, so a
+    reader never sees half a report and a failure leaves the old report (and no temporary file) behind.
+    Raises ValueError if an image is not a PNG, OSError (naming ``path``) if the file cannot be written.
     """
-    path = Path(path)
     page = render(title=title, sections=sections)  # before touching the disk: a bad image writes nothing
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a report is meant to be read by others
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, page)
 
 
 def render(*, title: str, sections: Sequence[Section]) -> str:

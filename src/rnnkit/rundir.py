@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import rnnkit
-from rnnkit.checkpoint import _discard, _error, _fsync_dir, _json_bytes, _read_json, _write_file
+from rnnkit.checkpoint import error_at
+from rnnkit.files import discard, read_json, write_atomic, write_json_atomic
 
 __all__ = ["RunDir"]
 
@@ -35,21 +35,21 @@ class RunDir:
             raise ValueError("resume=True and overwrite=True exclude each other")
         self.path = Path(path)
         self.last, self.best, self.metrics_path = self.path / "last", self.path / "best", self.path / "metrics.jsonl"
-        self.identity = json.loads(_json_bytes(self.path, {"task": task, "config": config}))
+        self.identity = _as_json(self.path, {"task": task, "config": config})
         self.resumed = False
         found = self._existing_identity()
         if found is not None and not overwrite:
             difference = _difference(found, self.identity)
             if difference:
-                raise _error(self.path, f"holds a different run ({difference}); "
-                                        "overwrite it (--overwrite) to replace it")
+                raise error_at(self.path, f"holds a different run ({difference}); "
+                                          "overwrite it (--overwrite) to replace it")
             if not resume:
-                raise _error(self.path, "already holds this run; resume it (--resume) to continue "
-                                        "or overwrite it (--overwrite) to start over")
+                raise error_at(self.path, "already holds this run; resume it (--resume) to continue "
+                                          "or overwrite it (--overwrite) to start over")
             self.resumed = True
             return
         if found is not None:
-            _discard(self.path, self.path)
+            discard(self.path)
         self._create()
 
     def log(self, record: Mapping[str, Any]) -> None:
@@ -61,9 +61,7 @@ class RunDir:
     def rewind(self, step: int) -> None:
         """Drop logged records of steps after ``step``: on resume they will be logged again."""
         kept = [r for r in self.read_metrics() if r.get("step", 0) <= step]
-        tmp = self.metrics_path.with_name(f".metrics.jsonl.tmp-{uuid.uuid4().hex[:12]}")
-        _write_file(tmp, "".join(json.dumps(r) + "\n" for r in kept).encode())
-        os.replace(tmp, self.metrics_path)
+        write_atomic(self.metrics_path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def read_metrics(self) -> list[dict]:
         """Every record logged so far; a last line torn by a killed process is skipped."""
@@ -78,22 +76,35 @@ class RunDir:
         if not self.path.exists():
             return None
         if not self.path.is_dir():
-            raise _error(self.path, "exists and is not a directory")
+            raise error_at(self.path, "exists and is not a directory")
         if not any(self.path.iterdir()):
             return None
-        data = _read_json(self.path, "run.json", "not empty and holds no run.json; not an rnnkit run directory")
+        try:
+            data = read_json(self.path / "run.json")
+        except FileNotFoundError:
+            raise error_at(self.path, "not empty and holds no run.json; not an rnnkit run directory") from None
+        except ValueError as err:  # not JSON, or not text
+            raise error_at(self.path, f"run.json is not valid JSON: {err}") from None
         if not isinstance(data, dict) or data.get("format") != "rnnkit-run":
-            raise _error(self.path, "run.json is not an rnnkit run file")
+            raise error_at(self.path, "run.json is not an rnnkit run file")
         return {"task": data.get("task"), "config": data.get("config")}
 
     def _create(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         header = {"format": "rnnkit-run", "format_version": 1, "rnnkit_version": rnnkit.__version__,
                   "created": datetime.now(UTC).isoformat(timespec="seconds")}
-        tmp = self.path / f".run.json.tmp-{uuid.uuid4().hex[:12]}"
-        _write_file(tmp, _json_bytes(self.path, {**header, **self.identity}))
-        os.replace(tmp, self.path / "run.json")
-        _fsync_dir(self.path)
+        try:  # overwrite=False: of two processes starting a run here at once, the second one fails
+            write_json_atomic(self.path / "run.json", {**header, **self.identity}, overwrite=False)
+        except FileExistsError:
+            raise error_at(self.path, "another process started a run here meanwhile") from None
+
+
+def _as_json(path: Path, value: Any) -> Any:
+    """``value`` as it will read back from run.json (tuples become lists): what a resumed run is compared to."""
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as err:
+        raise error_at(path, f"not JSON-serializable: {err}") from None
 
 
 def _is_json(text: str) -> bool:

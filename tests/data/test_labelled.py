@@ -2,7 +2,6 @@
 
 import json
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -323,42 +322,19 @@ def test_stratified_split_rejects_bad_fractions(fractions):
 
 
 # ---- default_labelled -------------------------------------------------------------------------------------
-def fake_sktime(tmp_path, monkeypatch, files: dict[str, str]) -> Path:
-    """An importable-looking ``sktime`` package that fails if imported, first on sys.path."""
-    package = tmp_path / "site" / "sktime"
-    write(package / "__init__.py", "raise ImportError('default_labelled must not import sktime')\n")
-    for name, text in files.items():
-        write(package / "datasets" / "data" / "JapaneseVowels" / name, text)
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.delitem(sys.modules, "sktime", raising=False)
-    return package
-
-
-def test_default_labelled_reads_both_files_without_importing_sktime(tmp_path, monkeypatch):
-    files = {"JapaneseVowels_TRAIN.ts": MULTIVARIATE_TS, "JapaneseVowels_TEST.ts": UNIVARIATE_TS}
-    fake_sktime(tmp_path, monkeypatch, files)
-    train, test = default_labelled()
-    assert train.classes == ["down", "up"] and test.classes == ["0", "1"]
-    assert train.examples[0].source.endswith("JapaneseVowels_TRAIN.ts:10")
-    assert "sktime" not in sys.modules
-
-
-def test_default_labelled_names_the_missing_file_and_package(tmp_path, monkeypatch):
-    package = fake_sktime(tmp_path, monkeypatch, {})
-    expected = package / "datasets" / "data" / "JapaneseVowels" / "JapaneseVowels_TRAIN.ts"
-    assert "pip install sktime" in error_message(lambda _: default_labelled(), None, at=f"{expected}: no such file")
-
-
-def test_default_labelled_without_sktime(monkeypatch):
-    monkeypatch.setattr(ts, "_package_folder", lambda name: None)
-    assert "pip install sktime" in error_message(lambda _: default_labelled(), None, at="sktime: not installed")
-
-
-@pytest.mark.skipif(ts._package_folder("sktime") is None, reason="sktime is not installed")
-def test_default_labelled_reads_the_real_japanese_vowels():
+def test_default_labelled_reads_the_builtin_japanese_vowels():
     train, test = default_labelled()
     assert (len(train), len(test)) == (270, 370)
+    assert train.kind == test.kind == "numeric"
     assert train.classes == test.classes == [str(i) for i in range(1, 10)]
     xs = [e.x for e in train.examples + test.examples]
     assert {x.shape[1] for x in xs} == {12} and not any(np.isnan(x).any() for x in xs)
     assert (min(len(x) for x in xs), max(len(x) for x in xs)) == (7, 29)
+    assert train.examples[0].source.endswith("japanese_vowels_train.ts.gz:16")  # line 16: the first after @data
+    assert test.examples[-1].source.endswith("japanese_vowels_test.ts.gz:385")
+
+
+def test_default_labelled_names_a_missing_builtin_file(monkeypatch):
+    monkeypatch.setattr(ts, "DEFAULT_FILES", ("absent.ts.gz", "absent.ts.gz"))
+    message = error_message(lambda _: default_labelled(), None, at=str(Path(ts.__file__).parent / "builtin"))
+    assert "absent.ts.gz: cannot read the built-in data" in message and "reinstall rnnkit" in message

@@ -13,7 +13,7 @@ from rnnkit.data.text import CodecConfig, build_codec
 from rnnkit.models.cache import CacheConfig, Memory, attend, batch_log_probs, document_log_probs, mix, stack_memories
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LanguageModel, LMConfig
-from rnnkit.tasks import lm as lm_task
+from rnnkit.tasks.lm import task as lm_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

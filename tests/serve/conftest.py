@@ -12,7 +12,7 @@ import torch
 from rnnkit.config import apply_overrides
 from rnnkit.pipeline import from_checkpoint
 from rnnkit.serve import Settings, create_app
-from rnnkit.tasks import runner
+from rnnkit.tasks import run as runner
 
 TEXT = "the cat sat on the mat. the dog sat on the log. a cat ate the fish. the car is red.\n" * 100
 LM = ["data.codec.type=word", "model.embed_size=16", "model.encoder.hidden_size=32", "model.encoder.num_layers=1",

@@ -2,6 +2,7 @@
 JSON with one line, runs outside the allowed folders are refused, the token guards the API, and /metrics
 is Prometheus text."""
 
+import prometheus_client
 import pytest
 from fastapi.testclient import TestClient
 
@@ -132,16 +133,29 @@ def test_metrics_are_prometheus_text(client, read):
     client.post("/v1/lm/complete", json={"text": "the "})
     client.post("/v1/lm/complete", json={"text": 1})
     client.post("/v1/lm/sessions", json={})
-    text = client.get("/metrics").text
+    response = client.get("/metrics")
+    assert response.headers["content-type"] == prometheus_client.CONTENT_TYPE_LATEST
+    text = response.text
     families = read.prometheus(text)
     assert {"rnnkit_requests_total", "rnnkit_request_seconds", "rnnkit_batch_size", "rnnkit_sessions"} <= set(families)
     assert read.metric(text, 'rnnkit_requests_total{method="POST",route="/v1/lm/complete",status="200"}') == 1
     assert read.metric(text, 'rnnkit_requests_total{method="POST",route="/v1/lm/complete",status="422"}') == 1
     assert read.metric(text, 'rnnkit_request_seconds_count{route="/v1/lm/complete"}') == 2
-    assert read.metric(text, 'rnnkit_request_seconds_bucket{route="/v1/lm/complete",le="+Inf"}') == 2
+    # prometheus_client writes the labels sorted by name, le among them
+    assert read.metric(text, 'rnnkit_request_seconds_bucket{le="+Inf",route="/v1/lm/complete"}') == 2
     assert read.metric(text, 'rnnkit_batch_size_count{model="words",work="complete"}') == 1
     assert read.metric(text, "rnnkit_sessions ") == 1
     assert read.metric(text, "rnnkit_session_memory_bytes") > 0
+
+
+def test_two_apps_in_one_process_count_apart(make_app, read):
+    with TestClient(make_app()) as first, TestClient(make_app()) as second:
+        first.get("/v1/models")
+        first.get("/v1/models")
+        second.get("/v1/models")
+        counts = [read.metric(c.get("/metrics").text, 'rnnkit_requests_total{method="GET",route="/v1/models"')
+                  for c in (first, second)]
+    assert counts == [2, 1]
 
 
 def test_settings_refuse_bad_limits():

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rnnkit.serve.batching import MicroBatcher, TorchThread
-from rnnkit.serve.lm_batch import BatchCompleter
+from rnnkit.tasks.lm.batching import BatchCompleter
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from rnnkit.serve import Settings
 from rnnkit.serve import app as app_module
-from rnnkit.serve.declare import ENDPOINTS
 from rnnkit.serve.direct import Direct
 from rnnkit.serve.settings import ServeError
+from rnnkit.tasks.lm.serve import router
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 ROUTED = {"content-type": "application/merge-patch+json"}  # JSON to FastAPI, not taken by the direct way
@@ -84,7 +84,7 @@ def test_only_valid_json_posts_go_the_direct_way(make_app, lm_pipeline):
             body, more = body + message["body"], message["more_body"]
         seen.append((scope["method"], scope["path"], body))
 
-    mounted = [(spec, type("Route", (), {"path": spec.route})()) for spec in ENDPOINTS if spec.task == "lm"]
+    mounted = [(spec, type("Route", (), {"path": spec.route})()) for spec in router.endpoints]
     direct = Direct(routes, server, [(s, r) for s, r in mounted if "{" not in s.route])
     sent = call(direct, "POST", "/v1/lm/complete", b'{"text": "the ", "k": 2}')
     assert not seen and sent[0]["status"] == 200

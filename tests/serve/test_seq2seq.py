@@ -16,11 +16,14 @@ class Translator:
     def __init__(self, delay: float = 0.0):
         self.delay = delay
 
-    def translate(self, text: str, *, beam: int = 5) -> str:
-        time.sleep(self.delay)
-        return " ".join(self.translate_stream(text)) + f" [beam {beam}]"
+    def describe(self) -> dict:
+        return {"kind": self.kind, "defaults": {"beam": 5}}
 
-    def translate_stream(self, text: str, *, beam: int = 5):
+    def translate(self, text: str, *, beam: int | None = None) -> str:
+        time.sleep(self.delay)
+        return " ".join(self.translate_stream(text)) + f" [beam {beam or 5}]"
+
+    def translate_stream(self, text: str, *, beam: int | None = None):
         if not text.strip():
             raise ValueError("give a non-empty text to translate")
         yield from reversed(text.split())
@@ -28,6 +31,9 @@ class Translator:
 
 class Chat:
     task, kind = "seq2seq", "chat"
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "defaults": {"beam": 5}}
 
     def reply(self, message: str, history: list[str]) -> str:
         return f"{len(history)} turns before; you said {message.upper()}"
@@ -49,7 +55,7 @@ def test_translate_whole_and_streamed(read):
             response = client.post("/v1/seq2seq/translate", json=body)
             assert response.status_code == status and response.json()["error"]
         assert client.post("/v1/seq2seq/chat", json={"message": "hi"}).status_code == 404  # no chat model
-        assert client.get("/v1/models").json()["models"][0]["details"] == {"kind": "translate"}
+        assert client.get("/v1/models").json()["models"][0]["details"]["kind"] == "translate"
 
 
 def test_chat_and_translate_models_side_by_side():
@@ -75,7 +81,7 @@ def test_a_real_translation_run_served(tmp_path, read):
 
     from rnnkit.config import apply_overrides
     from rnnkit.pipeline import from_checkpoint
-    from rnnkit.tasks import runner
+    from rnnkit.tasks import run as runner
 
     data = tmp_path / "pairs.tsv"
     data.write_text("".join(f"{i} {i + 1}\tnumber {i} then {i + 1}\n" for i in range(60)), encoding="utf-8")

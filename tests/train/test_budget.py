@@ -3,6 +3,7 @@ an evaluation and a best checkpoint."""
 
 import torch
 
+from rnnkit.checkpoint import RunMeta
 from rnnkit.data.memory import make_task
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.sequence import SequenceConfig, SequenceModel
@@ -18,7 +19,7 @@ def trainer(tmp_path) -> Trainer:
     model = SequenceModel(SequenceConfig(**train.config.model_fields(), encoder=EncoderConfig(hidden_size=8)))
     cfg = TrainConfig(steps=10**6, lr=1e-2, schedule="cosine", eval_every=10**9, progress=False)
     run = RunDir(tmp_path / "run", task="adding", config={}, resume=False, overwrite=False)
-    return Trainer(model, cfg, train=train, valid=test, run=run, meta={"task": "adding", "config": {}})
+    return Trainer(model, cfg, train=train, valid=test, run=run, meta=RunMeta(task="adding", config={}))
 
 
 def test_the_schedule_ends_and_the_run_is_evaluated(tmp_path, monkeypatch):

@@ -11,8 +11,9 @@ from rnnkit.batch import Batch
 from rnnkit.data.memory import AddingConfig, AddingProblem
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.sequence import SequenceConfig, SequenceModel
-from rnnkit.nn import Recurrent
-from rnnkit.train.diagnostics import gradient_flow, judge, plot_gradient_flow
+from rnnkit.nn import Cell, Recurrent
+from rnnkit.nn.recurrent import record_states
+from rnnkit.train.diagnostics import gate_activations, gate_saturation, gradient_flow, judge, plot_gradient_flow
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -134,6 +135,36 @@ def test_saturated_gates_are_found_in_the_right_slices():
             p.zero_()
         cell.bias_ih.copy_(torch.cat([torch.full((16,), v) for v in (20.0, -20.0, 0.0)]))
     assert gradient_flow(model, batch)["layers"][0]["gate_saturation"] == {"r": 1.0, "z": 1.0}
+
+
+class Leaky(Cell):
+    """A custom cell with no gates: h' = (h + x) / 2."""
+
+    input_size = hidden_size = output_size = 4
+    state_sizes = (4,)
+
+    def forward(self, x_t, state):
+        h = (state[0] + x_t) / 2
+        return h, (h,)
+
+
+def test_a_cell_without_gates_reports_none():
+    layer = Recurrent(Leaky())
+    with record_states() as calls:
+        layer(torch.randn(2, 5, 4))
+    assert gate_saturation(calls[0]) == {}
+    assert gate_activations(nn.Linear(4, 4), torch.zeros(2, 5, 4), [(torch.zeros(2, 4),)] * 5) == {}
+
+
+def test_gate_activations_are_the_cells_own_gates_at_every_step():
+    model, batch = adding_model("gru", 7)
+    with record_states() as calls:
+        model(batch)
+    rec = calls[0]
+    gates = gate_activations(rec.layer.cell, rec.input, rec.states[:-1])
+    for t in (0, 3, 6):
+        for name, g in rec.layer.cell.gates(rec.input[:, t], rec.states[t]).items():
+            torch.testing.assert_close(gates[name][:, t], g)
 
 
 def test_fresh_gates_are_mostly_unsaturated():

@@ -5,6 +5,7 @@ import torch
 
 from rnnkit import checkpoint as ckpt
 from rnnkit.batch import Batch
+from rnnkit.checkpoint import RunMeta
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.sequence import SequenceConfig, SequenceModel
 from rnnkit.rundir import RunDir
@@ -28,7 +29,7 @@ def make(run_dir, **kw):
                                                                num_layers=2)))
     cfg = TrainConfig(steps=12, eval_every=4, progress=False, log_every=1, lr=3e-3, **kw)
     run = RunDir(run_dir, task="test", config={"x": 1}, resume=True)
-    return Trainer(model, cfg, train=Stream(), valid=Stream(), run=run, meta={"task": "test", "config": {}})
+    return Trainer(model, cfg, train=Stream(), valid=Stream(), run=run, meta=RunMeta(task="test", config={}))
 
 
 def test_resume_gives_the_losses_of_an_uninterrupted_run(tmp_path):

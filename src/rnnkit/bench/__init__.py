@@ -7,6 +7,7 @@ Every benchmark is a module listed in ``BENCHMARKS`` that offers the same five f
     total_samples(config) -> int       how many timed samples run() takes, for the progress bar
     run(config, *, on_sample=None)     -> report: {"benchmark": NAME, "machine": {...}, "results": [...]}
     render(report) -> list             rich renderables: the results table and a short summary
+    missed(report) -> list[str]        optional: one line per target the run missed (exit status 1)
 
 A module imports optional dependencies inside ``run``, never at the top, so that building the command
 line never needs them (registries by short name with lazy imports, as sacrebleu does).
@@ -24,6 +25,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "quality": ("rnnkit.bench.quality", "what a task reaches in a fixed training budget, beside a baseline"),
     "serve": ("rnnkit.bench.serve", "completions and keystrokes per second of the HTTP server, against max_batch=1"),
 }
+OVERRIDABLE = {"quality"}  # benchmarks that take run-config overrides, as rnnkit train does
 
 
 def load(name: str) -> ModuleType:

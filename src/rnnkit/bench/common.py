@@ -8,7 +8,6 @@ in the same run and their ratio.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -21,6 +20,8 @@ from pathlib import Path
 
 import torch
 from torch import Tensor
+
+from rnnkit.files import write_json_atomic
 
 
 def cpu_model() -> str:
@@ -131,21 +132,11 @@ def check_writable(path: str | Path) -> Path:
 
 
 def write_report(path: str | Path, data: dict) -> Path:
-    """Write ``data`` as JSON to ``path`` atomically: to ``path.tmp`` first, then renamed into place."""
+    """Write ``data`` as JSON to ``path`` atomically (``rnnkit.files.write_json_atomic``) and return the path."""
     path = check_writable(path)
     if set(data) != {"benchmark", "machine", "results"}:
         raise ValueError(f"a report has the keys benchmark, machine, results; got {sorted(data)}")
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_json_atomic(path, data, indent=2)
 
 
 def console():

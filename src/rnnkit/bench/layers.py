@@ -292,3 +292,9 @@ def _summary(data: dict) -> list[str]:
         f"targets met: {sum(r['passed'] for r in judged)} of {len(judged)}; tokens/s is the median of "
         f"{results[0]['repeats'] if results else 0} interleaved repeats",
     ]
+
+
+def missed(data: dict) -> list[str]:
+    """One line per layer and shape whose speed ratio fell under its target."""
+    return [f"{r['name']} at T={r['T']}: {r['ratio']:.2f}x, under the target of {r['target']:.2f}x"
+            for r in data["results"] if r.get("passed") is False]

@@ -15,7 +15,6 @@ the library side of ``rnnkit diagnose --cell C --task T``.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ from rnnkit.data.memory import AddingConfig, AddingProblem, make_task
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.sequence import SequenceConfig, SequenceModel
 from rnnkit.nn.cells import MinGRUCell, RNNCell
-from rnnkit.train.diagnostics import gradient_flow, plot_gradient_flow
+from rnnkit.train.diagnostics import gradient_flow, write_gradient_flow
 from rnnkit.train.plots import new_figure, save
 from rnnkit.train.trainer import TrainConfig, Trainer, TrainingDiverged
 
@@ -375,19 +374,18 @@ def config_from_args(args) -> MemoryConfig:
 
 
 # ---- diagnose -------------------------------------------------------------------------------------------
-def diagnose(cell: str, task: str, T: int, out_dir: str | Path, *, seed: int = 0, **encoder) -> dict:
+def diagnose(cell: str, task: str, T: int, out_dir: str | Path, *, seed: int = 0, overwrite: bool = False,
+             **encoder) -> dict:
     """Gradient flow of a fresh ``cell`` model on one batch of 32 sequences of a memory task ("adding",
     "copy", "digits" with T 8 or 64); writes ``gradient_flow.png`` and ``gradient_flow.json`` to ``out_dir``
-    and returns the report. ``encoder`` holds further ``EncoderConfig`` fields (hidden_size 128 unless given,
+    (refusing existing files unless ``overwrite``) and returns the report. ``encoder`` holds further
+    ``EncoderConfig`` fields (hidden_size 128 unless given,
     ``init="chrono"``, ...)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     source = make_task(task, length=T, batch_size=32, num_batches=1, seed=seed)
     torch.manual_seed(seed)
     encoder_cfg = EncoderConfig(cell=cell, **{"hidden_size": 128, **encoder})
     model = SequenceModel(SequenceConfig(**source.config.model_fields(), encoder=encoder_cfg))
     data = gradient_flow(model, next(iter(source.batches(0))))
     data["setting"] = {"cell": cell, "task": task, "T": T, "seed": seed, "encoder": asdict(encoder_cfg)}
-    (out / "gradient_flow.json").write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    plot_gradient_flow(data, out / "gradient_flow.png")
+    write_gradient_flow(data, out_dir, overwrite=overwrite)
     return data

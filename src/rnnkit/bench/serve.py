@@ -372,3 +372,15 @@ def _serve_main(argv: list[str]) -> None:
 if __name__ == "__main__":
     with suppress(KeyboardInterrupt):
         _serve_main(sys.argv[1:])
+
+
+def missed(data: dict) -> list[str]:
+    """The throughput and latency target at its concurrency, when the run missed it."""
+    out = []
+    for r in data["results"]:
+        t = r.get("target")
+        if t and not t["met"]:
+            out.append(f"{r['mode']} at {t['concurrency']} clients: {r['throughput']:.0f}/s, p99 "
+                       f"{r['p99_ms']:.1f} ms, {t['errors_all_levels']} errors; the target is >= "
+                       f"{t['throughput']:.0f}/s with p99 <= {t['p99_ms']:.0f} ms and no errors")
+    return out

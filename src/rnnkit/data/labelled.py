@@ -11,8 +11,7 @@ record among thousands is named, not guessed at:
 >>> train, dev, test = stratified_split(data.labels, (0.8, 0.1, 0.1), seed=0)   # index lists, each sorted
 
 ``rnnkit.data.ts`` reads sktime ``.ts`` files and has ``default_labelled()``, the JapaneseVowels speaker set
-(9 speakers, 12 cepstrum coefficients a step) as shipped inside the ``sktime`` package, found without
-importing it.
+(9 speakers, 12 cepstrum coefficients a step) that rnnkit ships in ``rnnkit/data/builtin/``.
 """
 
 from __future__ import annotations

@@ -56,9 +56,9 @@ class AddingConfig:
     values. The sum of two U(0, 1) has variance 2/12, so always predicting the mean 1.0 scores MSE 1/6."""
 
     length: int = 100
-    batch_size: int = 64
-    num_batches: int = 100
-    seed: int = 0
+    batch_size: int = 64  # sequences a batch
+    num_batches: int = 100  # batches an epoch; the fixed test split has as many
+    seed: int = 0  # each (seed, split, epoch) draws its own batches
 
     def __post_init__(self) -> None:
         _check_common(self.length, self.batch_size, self.num_batches, min_length=2)
@@ -105,9 +105,9 @@ class CopyConfig:
     """
 
     length: int = 100
-    batch_size: int = 64
-    num_batches: int = 100
-    seed: int = 0
+    batch_size: int = 64  # sequences a batch
+    num_batches: int = 100  # batches an epoch; the fixed test split has as many
+    seed: int = 0  # each (seed, split, epoch) draws its own batches
     symbols: int = 10
     categories: int = 8
 
@@ -205,8 +205,8 @@ class DigitsConfig:
     split. Baseline: guessing scores cross-entropy log 10 and accuracy 0.1."""
 
     length: Literal[8, 64] = 8
-    batch_size: int = 64
-    num_batches: int | None = None
+    batch_size: int = 64  # images a batch
+    num_batches: int | None = None  # batches an epoch, at most one pass over the split; none: one whole pass
     seed: int = 0
     split_seed: int = 0
     test_fraction: float = 0.2

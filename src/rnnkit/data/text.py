@@ -45,6 +45,7 @@ class CodecConfig:
     ``punctuation`` (word) keeps each mark as its own token or drops it. A setting that the chosen type
     ignores must keep its default, so a misplaced setting is an error rather than a silent no-op."""
 
+    # the token unit: characters, words (punctuation marks apart), or byte-level BPE subwords
     type: Literal["char", "word", "bpe"] = "char"
     max_vocab: int | None = None
     min_freq: int = 1

@@ -1,4 +1,5 @@
-"""sktime's ``.ts`` format for labelled numeric sequences, and the embedded default that sktime ships.
+"""The sktime ``.ts`` format for labelled numeric sequences, and the embedded default: JapaneseVowels, shipped
+inside rnnkit (``builtin/``; origin and licence in ``builtin/README.md``).
 
 >>> train, test = default_labelled()     # JapaneseVowels: 9 speakers, 12 coefficients a step
 >>> train.kind, len(train), train.classes[:3]
@@ -7,7 +8,8 @@
 
 from __future__ import annotations
 
-import importlib.util
+import gzip
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +25,7 @@ from rnnkit.data.labelled import (
     _read_text,
 )
 
-DEFAULT_PACKAGE = "sktime"
-DEFAULT_FOLDER = ("datasets", "data", "JapaneseVowels")  # inside the package folder
+DEFAULT_FILES = ("japanese_vowels_train.ts.gz", "japanese_vowels_test.ts.gz")  # in rnnkit.data's builtin/
 
 
 # ---- sktime .ts -------------------------------------------------------------------------------------------
@@ -39,7 +40,12 @@ def read_ts(path: str | Path) -> LabelledData:
     path = Path(path)
     if not path.is_file():
         raise LabelledDataError(f"{path}: no such file")
-    lines = _lines(_read_text(path))
+    return _parse_ts(path, _read_text(path))
+
+
+def _parse_ts(path: Path, text: str) -> LabelledData:
+    """``read_ts`` of ``text``, the contents of ``path`` (named in the examples' sources and the errors)."""
+    lines = _lines(text)
     labels, first = _ts_header(path, lines)
     examples = [
         _ts_example(f"{path}:{number}", line, labels)
@@ -94,26 +100,19 @@ def _ts_example(where: str, line: str, labels: set[str]) -> Example:
 
 # ---- the built-in default ---------------------------------------------------------------------------------
 def default_labelled() -> tuple[LabelledData, LabelledData]:
-    """(train, test) of JapaneseVowels (Kudo et al. 1999; UCI): 9 speakers, 12 LPC cepstrum coefficients a
-    step, 270 train and 370 test utterances of 7 to 29 steps, labels "1" to "9"; read with ``read_ts`` from
-    ``sktime/datasets/data/JapaneseVowels/`` of the installed ``sktime``, found without importing it (that
-    takes seconds). Raises ``LabelledDataError`` when sktime or the files are missing."""
-    hint = f"the default labelled data (JapaneseVowels) ships with {DEFAULT_PACKAGE}: pip install {DEFAULT_PACKAGE}"
-    if (package := _package_folder(DEFAULT_PACKAGE)) is None:
-        raise LabelledDataError(f"{DEFAULT_PACKAGE}: not installed; {hint}")
-    paths = [package.joinpath(*DEFAULT_FOLDER, f"JapaneseVowels_{part}.ts") for part in ("TRAIN", "TEST")]
-    for path in paths:
-        if not path.is_file():
-            raise LabelledDataError(f"{path}: no such file; {hint}")
-    return read_ts(paths[0]), read_ts(paths[1])
+    """(train, test) of JapaneseVowels (Kudo, Toyama and Shimbo 1999; UCI, CC BY 4.0): 9 speakers, 12 LPC
+    cepstrum coefficients a step, 270 train and 370 test utterances of 7 to 29 steps, labels "1" to "9"; two
+    ``.ts`` files, gzipped in rnnkit's ``data/builtin/``, read with ``read_ts``'s parser. An example's source
+    is ``"PATH:LINE"`` of its ``.ts.gz`` file (the line of the uncompressed text). Raises
+    ``LabelledDataError`` when a file is missing or damaged (a broken install)."""
+    return _read_builtin(DEFAULT_FILES[0]), _read_builtin(DEFAULT_FILES[1])
 
 
-def _package_folder(name: str) -> Path | None:
-    """The folder of an installed package, or None; ``find_spec`` of a top-level name imports nothing."""
+def _read_builtin(name: str) -> LabelledData:
+    """The examples of the gzipped ``.ts`` file ``builtin/NAME`` of the package ``rnnkit.data``."""
+    resource = files("rnnkit.data").joinpath("builtin", name)
     try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):  # ValueError: in sys.modules without a __spec__
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
+        text = gzip.decompress(resource.read_bytes()).decode("utf-8")
+    except (OSError, EOFError, UnicodeDecodeError) as err:  # gzip raises BadGzipFile (an OSError) or EOFError
+        raise LabelledDataError(f"{resource}: cannot read the built-in data ({err}); reinstall rnnkit") from None
+    return _parse_ts(Path(str(resource)), text)

@@ -22,7 +22,9 @@ from torch.nn.utils.rnn import pad_sequence
 
 @dataclass
 class CacheConfig:
-    """``size``: positions remembered (0: no cache); ``theta``: how sharply the current vector must match a
+    """The continuous cache's settings (Grave et al. 2017).
+
+    ``size``: positions remembered (0: no cache); ``theta``: how sharply the current vector must match a
     remembered one; ``lam``: the share of probability the cache takes. Grave et al. choose ``theta`` and
     ``lam`` on held-out text; they depend on the model (the scale of its vectors), not on the data.
     ``warmup``: how many positions the cache must hold before it takes its full share."""

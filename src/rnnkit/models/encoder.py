@@ -20,18 +20,22 @@ class EncoderConfig:
     ``max_lag`` steps); ``max_lag`` is the longest dependency the task is expected to need.
     """
 
+    # "rnn" (Elman), "lstm", "gru"; "mingru", "minlstm": gates read the input only (Feng et al. 2024)
     cell: Literal["rnn", "lstm", "gru", "mingru", "minlstm"] = "lstm"
-    hidden_size: int = 128
-    num_layers: int = 1
-    bidirectional: bool = False
-    dropout: float = 0.0
-    nonlinearity: Literal["tanh", "relu"] = "tanh"
-    layer_norm: bool = False
-    proj_size: int = 0
+    hidden_size: int = 128  # H: units a layer, in each direction
+    num_layers: int = 1  # layers stacked, each reading the outputs of the one below
+    bidirectional: bool = False  # each layer also reads right to left; both directions' outputs side by side, 2H wide
+    dropout: float = 0.0  # dropout probability between layers (not after the last), as in torch.nn.LSTM
+    nonlinearity: Literal["tanh", "relu"] = "tanh"  # the activation of the "rnn" cell; the other cells ignore it
+    layer_norm: bool = False  # lstm only: layer normalisation in the cell (Ba et al. 2016); never the fused kernel
+    proj_size: int = 0  # lstm only: project h to P < H units (Sak et al. 2014, torch's proj_size); 0: none
+    # lstm, init "default": added to the forget-gate bias at initialisation (0: torch's init exactly)
     forget_bias: float = 1.0
-    residual: bool = False
+    residual: bool = False  # add each layer's input to its output where the widths match (Wu et al. 2016, sec. 3.1)
     init: Literal["default", "chrono"] = "default"
     max_lag: int = 100
+    # "auto": fused when the cell allows, else the cell's sequence path, else the step loop; "fused" (an error if
+    # unavailable), "reference" (never fused), "step" (the step loop the others are tested against)
     kernel: Literal["auto", "fused", "reference", "step"] = "auto"
 
 

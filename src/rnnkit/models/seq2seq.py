@@ -48,12 +48,14 @@ class Seq2SeqConfig:
     the model's own previous prediction instead of the true token during training.
     """
 
-    embed_size: int = 256
+    embed_size: int = 256  # E: the width of both embeddings and of the attentional vectors
+    # reads the source
     encoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(hidden_size=256, bidirectional=True))
+    # reads the target shifted right; left to right only (bidirectional stays false)
     decoder: EncoderConfig = field(default_factory=lambda: EncoderConfig(hidden_size=512))
     attention: Literal["general", "dot", "additive", "none"] = "general"
     attention_size: int = 0
-    input_feeding: bool = False
+    input_feeding: bool = False  # the last attentional vector joins the next step's input (Luong et al. 2015, sec. 3.3)
     context_layer: bool = False
     bridge: bool = True
     tie_embeddings: bool = True

@@ -3,6 +3,7 @@
 from rnnkit.nn.cells import Cell, GRUCell, LSTMCell, MinGRUCell, MinLSTMCell, RNNCell
 from rnnkit.nn.checks import debug_checks
 from rnnkit.nn.dropout import DropConnect, LockedDropout, weight_drop
+from rnnkit.nn.kernel import Kernel
 from rnnkit.nn.layers import GRU, LSTM, RNN, MinGRU, MinLSTM
 from rnnkit.nn.recurrent import Recurrent, length_mask, unroll
 from rnnkit.nn.stack import Bidirectional, Stacked, reverse_padded
@@ -15,6 +16,7 @@ __all__ = [
     "Cell",
     "DropConnect",
     "GRUCell",
+    "Kernel",
     "LSTMCell",
     "LockedDropout",
     "MinGRU",

@@ -1,9 +1,10 @@
 """``Recurrent``: a layer that unrolls one cell over time, with per-row lengths.
 
-Three ways to run the same cell, chosen per call (``layer.kernel`` says which ran and why):
+Three ways to run the same cell, chosen per call (``layer.kernel_path`` names the path that ran,
+``layer.kernel`` says it in words with the reason, ``layer.kernel_info`` holds both: :mod:`rnnkit.nn.kernel`):
 
-1. **fused**: torch's own RNN kernel on the cell's parameters, when the cell is a standard LSTM, GRU or
-   Elman RNN (``cell.fused_mode``). Lengths are handled by packing.
+1. **torch-fused**: torch's own RNN kernel on the cell's parameters, when the cell is a standard LSTM, GRU
+   or Elman RNN (``cell.fused_mode``). Lengths are handled by packing.
 2. **sequence**: the cell's whole-sequence path, ``cell.forward_sequence`` (a hand-written BPTT kernel, a
    parallel scan), when the cell has one.
 3. **step**: the reference loop below, one ``cell.step`` per time step, the input projection hoisted out
@@ -28,6 +29,7 @@ from rnnkit import state as st
 from rnnkit.nn.cells.base import Cell
 from rnnkit.nn.checks import check_input, check_lengths, check_state
 from rnnkit.nn.fused import backend, run_fused
+from rnnkit.nn.kernel import Kernel
 from rnnkit.state import State
 
 KERNELS = ("auto", "fused", "reference", "step")
@@ -113,8 +115,10 @@ class Recurrent(nn.Module):
 
     >>> layer = Recurrent(LSTMCell(8, 16))
     >>> y, (h, c) = layer(torch.randn(4, 10, 8), lengths=torch.tensor([10, 7, 3, 1]))
-    >>> layer.kernel
-    'torch-fused (oneDNN): standard LSTM'
+    >>> layer.kernel, layer.kernel_path
+    ('torch-fused (oneDNN): standard LSTM', 'torch-fused')
+
+    Until its first call a layer reports the kernel a call would take (``plan`` on an empty input).
     """
 
     def __init__(self, cell: Cell, *, kernel: str = "auto"):
@@ -125,7 +129,17 @@ class Recurrent(nn.Module):
             raise ValueError(f"kernel='fused' is not available for {type(cell).__name__}: {cell.fused_reason}")
         self.cell = cell
         self.preference = kernel
-        self.kernel = self.describe(self.plan(torch.empty(0)), torch.empty(0))
+        self.kernel_info = self.describe(self.plan(torch.empty(0)), torch.empty(0))
+
+    @property
+    def kernel(self) -> str:
+        """The kernel of the last call in words, e.g. "torch-fused (oneDNN): standard LSTM"."""
+        return str(self.kernel_info)
+
+    @property
+    def kernel_path(self) -> str:
+        """The path of the last call: "torch-fused", "sequence" or "step"."""
+        return self.kernel_info.path
 
     @property
     def input_size(self) -> int:
@@ -139,11 +153,11 @@ class Recurrent(nn.Module):
         return self.cell.init_state(batch_size, **kwargs)
 
     def plan(self, x: Tensor) -> str:
-        """Which path a call on ``x`` takes: "fused", "sequence" or "step" (always under record_states)."""
+        """Which path a call on ``x`` takes: "torch-fused", "sequence" or "step" (always under record_states)."""
         if _RECORDER.get() is not None or self._single_step(x):
             return "step"
         if self.preference in ("auto", "fused") and self.fused_ok(x):
-            return "fused"
+            return "torch-fused"
         if self.preference != "step" and hasattr(self.cell, "forward_sequence"):
             return "sequence"
         return "step"
@@ -156,14 +170,11 @@ class Recurrent(nn.Module):
     def fused_ok(self, x: Tensor) -> bool:
         return self.cell.fused_mode is not None and not parametrize.is_parametrized(self.cell)
 
-    def describe(self, path: str, x: Tensor) -> str:
+    def describe(self, path: str, x: Tensor) -> Kernel:
+        """The :class:`Kernel` of a call on ``x`` that takes ``path``."""
         cell = self.cell
-        if path == "fused":
-            lib = backend(x)
-            if getattr(cell, "proj_size", 0):
-                # oneDNN has no projection LSTM; torch falls back to its own fused CPU kernel
-                return f"torch-fused ({'ATen' if lib == 'oneDNN' else lib}): standard LSTM with projection"
-            return f"torch-fused ({lib}): standard {_FUSED_NAMES[cell.fused_mode]}"
+        if path == "torch-fused":
+            return self._describe_fused(x)
         if self.preference in ("reference", "step") and cell.fused_mode is not None:
             why = f"kernel={self.preference!r} requested"
         elif self._single_step(x):
@@ -173,9 +184,17 @@ class Recurrent(nn.Module):
         else:
             why = cell.fused_reason
         if path == "sequence":
-            return f"{cell.sequence_kernel}: {why}"
+            return Kernel("sequence", cell.sequence_kernel, why)
         hoist = ", input projection hoisted" if hasattr(cell, "project_input") else ""
-        return f"reference loop (autograd{hoist}): {why}"
+        return Kernel("step", f"reference loop (autograd{hoist})", why)
+
+    def _describe_fused(self, x: Tensor) -> Kernel:
+        lib = backend(x)
+        if getattr(self.cell, "proj_size", 0):
+            # oneDNN has no projection LSTM; torch falls back to its own fused CPU kernel
+            lib = "ATen" if lib == "oneDNN" else lib
+            return Kernel("torch-fused", f"torch-fused ({lib})", "standard LSTM with projection", lib)
+        return Kernel("torch-fused", f"torch-fused ({lib})", f"standard {_FUSED_NAMES[self.cell.fused_mode]}", lib)
 
     def forward(
         self, x: Tensor, state: State | None = None, *, lengths: Tensor | Sequence[int] | None = None
@@ -192,10 +211,10 @@ class Recurrent(nn.Module):
             check_state(state, zero)
         recorder = _RECORDER.get()
         path = self.plan(x)
-        self.kernel = self.describe(path, x)
+        self.kernel_info = self.describe(path, x)
         # One weight-drop mask per sequence: parametrized weights are computed once for the whole call.
         with parametrize.cached():
-            if path == "fused":
+            if path == "torch-fused":
                 cell = self.cell
                 out, (final,) = run_fused(
                     cell.fused_mode, [cell.fused_weights()], x, [state], lengths, has_bias=cell.bias

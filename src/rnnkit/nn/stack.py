@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from rnnkit.nn.checks import check_input, check_lengths, check_state
 from rnnkit.nn.fused import run_fused
+from rnnkit.nn.kernel import common_path
 from rnnkit.nn.recurrent import Recurrent, length_mask
 from rnnkit.state import State
 
@@ -50,6 +51,11 @@ class Bidirectional(nn.Module):
         self.kernel = self._describe(torch.empty(0))
 
     @property
+    def kernel_path(self) -> str | None:
+        """The path both directions took ("torch-fused", "sequence", "step"), or "mixed"."""
+        return common_path((self.forward_layer, self.backward_layer))
+
+    @property
     def input_size(self) -> int:
         return self.forward_layer.input_size
 
@@ -65,14 +71,14 @@ class Bidirectional(nn.Module):
         return (
             isinstance(f, Recurrent)
             and isinstance(b, Recurrent)
-            and f.plan(x) == b.plan(x) == "fused"
+            and f.plan(x) == b.plan(x) == "torch-fused"
             and f.cell.fused_mode == b.cell.fused_mode
             and f.cell.bias == b.cell.bias
         )
 
     def _describe(self, x: Tensor) -> str:
         if self._fused_together(x):
-            return self.forward_layer.describe("fused", x) + ", both directions in one call"
+            return f"{self.forward_layer.describe('torch-fused', x)}, both directions in one call"
         return f"forward: {self.forward_layer.kernel}; backward: {self.backward_layer.kernel}"
 
     def forward(
@@ -96,7 +102,7 @@ class Bidirectional(nn.Module):
     def _forward_fused(self, x: Tensor, state: State, lengths: Tensor | None) -> tuple[Tensor, State]:
         for layer, s in zip((self.forward_layer, self.backward_layer), state):
             check_state(s, layer.init_state(x.shape[0], device=x.device, dtype=x.dtype))
-            layer.kernel = layer.describe("fused", x)
+            layer.kernel_info = layer.describe("torch-fused", x)
         cells = [self.forward_layer.cell, self.backward_layer.cell]
         out, finals = run_fused(
             cells[0].fused_mode, [c.fused_weights() for c in cells], x, list(state), lengths, has_bias=cells[0].bias
@@ -139,6 +145,11 @@ class Stacked(nn.Module):
         if len(self.layers) == 1:
             return self.layers[0].kernel
         return "; ".join(f"layer {k}: {layer.kernel}" for k, layer in enumerate(self.layers))
+
+    @property
+    def kernel_path(self) -> str | None:
+        """The path every layer took ("torch-fused", "sequence", "step"), or "mixed"."""
+        return common_path(self.layers)
 
     def init_state(self, batch_size: int, **kwargs) -> State:
         return tuple(layer.init_state(batch_size, **kwargs) for layer in self.layers)

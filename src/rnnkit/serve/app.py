@@ -1,9 +1,10 @@
 """``rnnkit serve``: a FastAPI app over the task pipelines, and the web page that types into it.
 
-``create_app(runs, settings)`` loads the runs and mounts, for each loaded task, the endpoints its module in
-``rnnkit.serve.endpoints`` declares, plus ``GET /v1/models``, ``/healthz``, ``/metrics``, the OpenAPI docs at
-``/docs`` and the page at ``/``. ``run(runs, settings)`` serves it with uvicorn until interrupted. Every request
-passes the ``Guard`` (limits, token, metrics); JSON posts to the task endpoints then take the ``Direct`` way.
+``create_app(runs, settings)`` loads the runs and mounts, for each loaded task, the endpoints its router
+declares (``Task.router``), plus ``GET /v1/models``, ``/healthz``, ``/metrics``, the OpenAPI docs at ``/docs``
+and the page at ``/``, assembled from the panels of the registered tasks (``Task.panel``). ``run(runs,
+settings)`` serves it with uvicorn until interrupted. Every request passes the ``Guard`` (limits, token,
+metrics); JSON posts to the task endpoints then take the ``Direct`` way.
 
 >>> run(["runs/demo"], Settings(port=8000))          # then open http://127.0.0.1:8000/
 """
@@ -20,13 +21,13 @@ from typing import Any
 
 from fastapi import Body, FastAPI
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.routing import BaseRoute
 
-from rnnkit.serve import endpoints  # noqa: F401 - importing it declares every task's endpoints
-from rnnkit.serve.declare import DESCRIBERS, ENDPOINTS, Endpoint
+from rnnkit import registry
+from rnnkit.serve.declare import Endpoint
 from rnnkit.serve.direct import Direct
 from rnnkit.serve.errors import install_error_handlers
 from rnnkit.serve.guard import Guard
@@ -67,9 +68,13 @@ def create_app(runs_or_pipelines: Sequence[RunOrPipeline], settings: Settings | 
     app = FastAPI(title="rnnkit", summary="Recurrent models served over HTTP", lifespan=lifespan)
     app.state.server = server
     install_error_handlers(app)
-    _mount_common(app, server)
-    mounted = [(spec, _mount(app, spec, server)) for spec in ENDPOINTS if _is_served(spec, server)]
+    mounted = [(spec, _mount(app, spec, server)) for spec in served_endpoints(server)]
+    app.state.endpoints = [spec for spec, _ in mounted]
+    for task in registry.tasks():  # before /static, which would otherwise take these paths
+        if task.panel_dir() is not None:
+            app.mount(f"/static/tasks/{task.name}", StaticFiles(directory=task.panel_dir()), name=f"panel-{task.name}")
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _mount_common(app, server, app.state.endpoints)
     app.add_middleware(Direct, server=server, mounted=mounted)  # the last added is the outermost: Guard first
     app.add_middleware(Guard, server=server, routes=app.router.routes)
     return app
@@ -96,8 +101,31 @@ def run(runs: Sequence[str], settings: Settings) -> None:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=settings.access_log)
 
 
+def served_endpoints(server: Server) -> list[Endpoint]:
+    """The endpoints of the routers of the tasks ``server`` holds models of, each where a model of its kind
+    is loaded."""
+    out = []
+    for name in sorted({m.task for m in server.models.values()}):
+        router = registry.task(name).part("router")
+        out += [spec for spec in (router.endpoints if router else []) if _is_served(spec, server)]
+    return out
+
+
 def _is_served(spec: Endpoint, server: Server) -> bool:
     return any(m.task == spec.task and (spec.kind is None or m.kind == spec.kind) for m in server.models.values())
+
+
+def page() -> str:
+    """The web page: ``static/index.html`` with the panel of every registered task that has one, and its
+    script, in the places marked ``<!-- panels -->`` and ``<!-- scripts -->``."""
+    panels, scripts = [], []
+    for task in registry.tasks():
+        folder = task.panel_dir()
+        if folder is not None:
+            panels.append((folder / "panel.html").read_text(encoding="utf-8"))
+            scripts.append(f'<script src="/static/tasks/{task.name}/panel.js"></script>')
+    html = (STATIC / "index.html").read_text(encoding="utf-8")
+    return html.replace("<!-- panels -->", "\n".join(panels)).replace("<!-- scripts -->", "\n  ".join(scripts))
 
 
 def _mount(app: FastAPI, spec: Endpoint, server: Server) -> BaseRoute:
@@ -122,11 +150,11 @@ def _mount(app: FastAPI, spec: Endpoint, server: Server) -> BaseRoute:
     return app.router.routes[-1]
 
 
-def _mount_common(app: FastAPI, server: Server) -> None:
+def _mount_common(app: FastAPI, server: Server, endpoints: list[Endpoint]) -> None:
     @app.get("/v1/models", response_model=ModelsOut, tags=["models"])
     async def models() -> ModelsOut:
         """Every loaded model: its name, task, run directory, endpoints and vocabulary or classes."""
-        return ModelsOut(models=[_info(m, server) for m in server.models.values()])
+        return ModelsOut(models=[_info(m, server, endpoints) for m in server.models.values()])
 
     @app.get("/healthz", response_model=Health, tags=["operations"])
     async def healthz() -> Health:
@@ -136,16 +164,17 @@ def _mount_common(app: FastAPI, server: Server) -> None:
     @app.get("/metrics", response_class=PlainTextResponse, tags=["operations"])
     async def metrics() -> PlainTextResponse:
         """Request counts, latencies, batch sizes and sessions in the Prometheus text format."""
-        return PlainTextResponse(server.metrics.render(), media_type="text/plain; version=0.0.4")
+        return PlainTextResponse(server.metrics.render(), media_type=server.metrics.content_type)
+
+    html = page()
 
     @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+    async def index() -> HTMLResponse:
+        return HTMLResponse(html)
 
 
-def _info(model, server: Server) -> ModelInfo:
-    describe = DESCRIBERS.get(model.task)
-    routes = [f"{s.method} {s.route}" for s in ENDPOINTS
+def _info(model, server: Server, endpoints: list[Endpoint]) -> ModelInfo:
+    routes = [f"{s.method} {s.route}" for s in endpoints
               if s.task == model.task and (s.kind is None or s.kind == model.kind)]
     return ModelInfo(name=model.name, task=model.task, run=str(model.run) if model.run else None, endpoints=routes,
-                     details=describe(model.pipeline) if describe else {})
+                     details=model.pipeline.describe())

@@ -1,13 +1,8 @@
-"""Endpoints declared per task, in one place each, and mounted by the app for the tasks it loaded.
+"""Endpoints, declared by each task on its own ``Router`` and mounted by the app for the tasks it serves.
 
-A task's module declares its routes with ``@endpoint`` and what ``/v1/models`` says about its models with
-``@describes``; the app mounts ``/v1/{task}/{path}`` for every declaration whose task (and kind) is loaded.
-A handler is ``async def handler(server, body, **path_params) -> Response`` (no ``body`` without a
-``Request`` model)::
-
-    @endpoint("lm", "complete", Request=CompleteIn, Response=CompleteOut)
-    async def complete(server: Server, body: CompleteIn) -> CompleteOut:
-        ...
+A task's ``serve`` module (``Task.router``) declares its routes on a ``Router``; what ``/v1/models`` says
+about a model is its pipeline's ``describe()``. A handler is ``async def handler(server, body,
+**path_params) -> Response`` (no ``body`` without a ``Request`` model).
 """
 
 from __future__ import annotations
@@ -48,34 +43,34 @@ class Endpoint:
         return (self.handler.__doc__ or self.path).strip().splitlines()[0]
 
 
-ENDPOINTS: list[Endpoint] = []
-DESCRIBERS: dict[str, Callable[[Any], dict[str, Any]]] = {}
+class Router:
+    """The endpoints of one task, declared on this object (no registry filled by importing a module)::
 
+        router = Router("lm")
 
-def endpoint(
-    task: str,
-    path: str,
-    *,
-    Request: type[BaseModel] | None = None,
-    Response: type[BaseModel] | None = None,
-    method: str = "POST",
-    kind: str | None = None,
-    status_code: int = 200,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare the decorated handler as ``method /v1/{task}/{path}``."""
+        @router.endpoint("complete", Request=CompleteIn, Response=CompleteOut)
+        async def complete(server: Server, body: CompleteIn) -> CompleteOut: ...
 
-    def declare(handler: Callable[..., Any]) -> Callable[..., Any]:
-        ENDPOINTS.append(Endpoint(task, path, handler, Request, Response, method, kind, status_code))
-        return handler
+    The app mounts ``/v1/{task}/{path}`` for each endpoint of the routers of the tasks it serves."""
 
-    return declare
+    def __init__(self, task: str):
+        self.task = task
+        self.endpoints: list[Endpoint] = []
 
+    def endpoint(
+        self,
+        path: str,
+        *,
+        Request: type[BaseModel] | None = None,
+        Response: type[BaseModel] | None = None,
+        method: str = "POST",
+        kind: str | None = None,
+        status_code: int = 200,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Declare the decorated handler as ``method /v1/{task}/{path}``."""
 
-def describes(task: str) -> Callable[[Callable[[Any], dict[str, Any]]], Callable[[Any], dict[str, Any]]]:
-    """Declare the decorated ``fn(pipeline) -> dict`` as what ``/v1/models`` adds for a model of ``task``."""
+        def declare(handler: Callable[..., Any]) -> Callable[..., Any]:
+            self.endpoints.append(Endpoint(self.task, path, handler, Request, Response, method, kind, status_code))
+            return handler
 
-    def declare(fn: Callable[[Any], dict[str, Any]]) -> Callable[[Any], dict[str, Any]]:
-        DESCRIBERS[task] = fn
-        return fn
-
-    return declare
+        return declare

@@ -13,7 +13,7 @@ from typing import Any
 from rnnkit.data.memory import AddingConfig, CopyConfig, DigitsConfig, make_task
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.sequence import SequenceConfig, SequenceModel
-from rnnkit.tasks.base import Parts
+from rnnkit.tasks.base import Parts, Task
 from rnnkit.train.trainer import TrainConfig
 
 
@@ -42,12 +42,15 @@ class DigitsRun:
     train: TrainConfig = field(default_factory=lambda: _train_defaults(metric="accuracy", metric_mode="max"))
 
 
-class MemoryTask:
+class MemoryTask(Task):
+    """A memory-capacity task: generated data, no preprocessor, no prediction pipeline."""
+
     def __init__(self, name: str, config_class: type, description: str):
         self.name, self.config_class, self.description = name, config_class, description
+        self.default_data = "generated" if name != "digits" else "scikit-learn's 8x8 handwritten digits"
 
-    def build(self, cfg: Any, data_path: str | None, codec: dict | None = None) -> Parts:
-        if data_path is not None:
+    def build(self, cfg: Any, data: str | None, preprocessor: Any = None) -> Parts:
+        if data is not None:
             raise ValueError(f"task {self.name!r} has built-in data; drop --data")
         fields = asdict(cfg.data)
         train = make_task(self.name, split="train", **fields)
@@ -55,7 +58,7 @@ class MemoryTask:
         model = self.build_model(cfg, None)
         return Parts(model=model, train=train, valid=test, test=test, baseline=cfg.data.baseline())
 
-    def build_model(self, cfg: Any, codec: dict | None) -> SequenceModel:
+    def build_model(self, cfg: Any, preprocessor: Any = None) -> SequenceModel:
         return SequenceModel(SequenceConfig(**cfg.data.model_fields(), encoder=cfg.model))
 
 

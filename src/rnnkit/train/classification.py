@@ -14,14 +14,15 @@ PosixPath('runs/sst/confusion.png')
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+from rnnkit.files import write_atomic
 
 __all__ = ["classification_metrics", "plot_confusion"]
 
@@ -87,8 +88,8 @@ def plot_confusion(
     Each cell is coloured by its share of its row (the recall spread of that true class, so rare and common
     classes read on one scale) and annotated with its count. The figure grows with C and the tick labels turn
     when there are many classes, so it stays readable up to about 30 classes. The parent directory is created
-    if needed; the file is written to a temporary file beside it and moved into place with ``os.replace``, so
-    a reader never sees half an image. Raises ValueError when the matrix is not (C, C) for C = len(classes).
+    if needed; the file is written with ``rnnkit.files.write_atomic``, so a reader never sees half an image.
+    Raises ValueError when the matrix is not (C, C) for C = len(classes).
     """
     counts = np.asarray(confusion, dtype=np.int64)
     n = len(classes)
@@ -97,7 +98,9 @@ def plot_confusion(
     rows = counts.sum(axis=1, keepdims=True)
     share = counts / np.maximum(rows, 1)  # (C, C); a class absent from the test split gets an empty row
     fig = _draw(counts, share, [str(c) for c in classes], title)
-    return _save_atomically(fig, Path(path))
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)  # into memory first: a drawing error writes nothing
+    return write_atomic(path, png.getvalue())
 
 
 def _draw(counts: np.ndarray, share: np.ndarray, classes: list[str], title: str) -> Any:
@@ -123,17 +126,3 @@ def _draw(counts: np.ndarray, share: np.ndarray, classes: list[str], title: str)
     ax.set_yticks(range(n), classes, fontsize=fontsize)
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return fig
-
-
-def _save_atomically(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a plot is meant to be looked at by others
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=100)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

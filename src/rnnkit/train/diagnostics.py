@@ -9,7 +9,8 @@ one Jacobian dh_{t+1}/dh_t per step, so over long spans it shrinks or grows geom
     ratio = ||dL/dh_1|| / ||dL/dh_T||      < 1e-3: vanishing      > 1e3: exploding      else: stable
 
 and, for gated cells, the share of sigmoid gate activations that are saturated (below 0.05 or above 0.95,
-where sigmoid' < 0.05, so the gate passes almost no gradient to its inputs).
+where sigmoid' < 0.05, so the gate passes almost no gradient to its inputs). Each cell names its own gates
+(``cell.gates``); this module knows no gate equation.
 
 >>> report = gradient_flow(model, batch)
 >>> report["layers"][0]["verdict"]
@@ -23,14 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit.batch import Batch
-from rnnkit.nn.cells import GRUCell, LSTMCell, MinGRUCell, MinLSTMCell
 from rnnkit.nn.recurrent import Recording, record_states
 from rnnkit.state import State
 from rnnkit.train.plots import new_figure, save
@@ -111,36 +111,24 @@ def judge(norms: list[float]) -> tuple[str, str, float]:
 
 # ---- gate saturation ------------------------------------------------------------------------------------
 @torch.no_grad()
-def gate_activations(cell: nn.Module, x: Tensor, h_prev: Tensor) -> dict[str, Tensor]:
-    """The sigmoid gates of ``cell`` recomputed with its weights from inputs ``x`` (B, T, I) and the
-    previous output states ``h_prev`` (B, T, H): LSTM i, f, o (gate order i, f, g, o); GRU r, z (order
-    r, z, n); minGRU z; minLSTM f, i. Each (B, T, H); an empty dict for a cell without sigmoid gates."""
-    if isinstance(cell, LSTMCell):
-        gh = h_prev @ cell.weight_hh.t()
-        pre = cell.project_input(x) + (cell.ln_hh(gh) if cell.layer_norm else gh)  # (B, T, 4H), as in step()
-        i, f, _, o = pre.chunk(4, dim=-1)
-        return {"i": i.sigmoid(), "f": f.sigmoid(), "o": o.sigmoid()}
-    if isinstance(cell, GRUCell):
-        H = cell.hidden_size
-        # project_input already folds b_hr and b_hz into its first 2H columns
-        pre = cell.project_input(x)[..., : 2 * H] + h_prev @ cell.weight_hh[: 2 * H].t()  # (B, T, 2H)
-        r, z = pre.sigmoid().chunk(2, dim=-1)
-        return {"r": r, "z": z}
-    if isinstance(cell, MinGRUCell):
-        k_z, _ = cell.project_input(x).chunk(2, dim=-1)
-        return {"z": k_z.sigmoid()}
-    if isinstance(cell, MinLSTMCell):
-        k_f, k_i, _ = cell.project_input(x).chunk(3, dim=-1)
-        return {"f": k_f.sigmoid(), "i": k_i.sigmoid()}
-    return {}
+def gate_activations(cell: nn.Module, x: Tensor, states: Sequence[State]) -> dict[str, Tensor]:
+    """The cell's own gates (``cell.gates``, see :mod:`rnnkit.nn.cells.base`) at every step, from inputs
+    ``x`` (B, T, I) and ``states[t]``, the state before step t + 1. Each gate (B, T, H); an empty dict for
+    a cell without gates, or without a ``gates`` method at all."""
+    gates = getattr(cell, "gates", None)
+    if gates is None:
+        return {}
+    per_step = [gates(x_t, state) for x_t, state in zip(x.unbind(1), states)]
+    names = per_step[0] if per_step else {}
+    # T x (B, H) -> (B, T, H) per gate
+    return {name: torch.stack([step[name] for step in per_step], dim=1) for name in names}
 
 
 def gate_saturation(rec: Recording, mask: Tensor | None = None) -> dict[str, float]:
     """Share of each sigmoid gate's activations below ``SATURATION`` or above ``1 - SATURATION`` over the
     recorded call, real steps only when ``mask`` (B, T) matches the recorded input."""
     x = rec.input.detach()
-    h_prev = torch.stack([s[0].detach() for s in rec.states[:-1]], dim=1)  # (B, T, H): h_{t-1} for t = 1..T
-    gates = gate_activations(rec.layer.cell, x, h_prev)
+    gates = gate_activations(rec.layer.cell, x, rec.states[:-1])  # states[t]: the state before step t + 1
     real = mask if mask is not None and mask.shape == x.shape[:2] else torch.ones(x.shape[:2], dtype=torch.bool)
     shares = {}
     for name, g in gates.items():
@@ -169,6 +157,22 @@ def _plain(x: float) -> float | None:
 
 
 # ---- output ---------------------------------------------------------------------------------------------
+def write_gradient_flow(report: dict, out_dir: str | Path, *, overwrite: bool = False) -> tuple[Path, Path]:
+    """``gradient_flow.json`` and ``gradient_flow.png`` of ``report`` in ``out_dir`` (created if needed).
+    FileExistsError naming the file when either exists and ``overwrite`` is false; nothing is written then."""
+    from rnnkit.files import write_json_atomic
+
+    out = Path(out_dir)
+    files = (out / "gradient_flow.json", out / "gradient_flow.png")
+    for path in files if not overwrite else ():
+        if path.exists():
+            raise FileExistsError(f"{path}: already exists; pass --overwrite to replace it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(files[0], report, indent=2)
+    plot_gradient_flow(report, files[1])
+    return files
+
+
 def plot_gradient_flow(report: dict, path: str | Path) -> Path:
     """A PNG of ``report``: ||dL/dh_t|| over t on a log scale, one line per layer, and beside it the gate
     saturation per layer and gate. Returns ``path``."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Literal, Protocol
 
 import torch
@@ -46,35 +46,41 @@ class TrainConfig:
     evaluations and checkpoints then use."""
 
     steps: int = 1000
+    # "adam", "adamw" (weight decay decoupled from the gradient), or "sgd" with ``momentum``
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    lr: float = 1e-3
+    lr: float = 1e-3  # the learning rate after warmup, before the schedule scales it down
+    # on matrices only (biases and norm gains skip it): L2 for adam and sgd, decoupled for adamw
     weight_decay: float = 0.0
-    momentum: float = 0.9
+    momentum: float = 0.9  # sgd only
+    # after warmup: "constant", "cosine" (down to min_lr_ratio * lr at ``steps``), or "plateau" (cut by plateau_factor
+    # when the metric stalls)
     schedule: Literal["constant", "cosine", "plateau"] = "constant"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0
-    plateau_factor: float = 0.5
-    plateau_patience: int = 2
-    clip_norm: float | None = 1.0
-    clip_value: float | None = None
+    warmup_steps: int = 0  # updates over which the rate rises linearly to lr; 0: none
+    min_lr_ratio: float = 0.0  # cosine schedule: the rate at the last update, as a fraction of lr
+    plateau_factor: float = 0.5  # plateau schedule: multiplies the rate after each plateau_patience evaluations
+    plateau_patience: int = 2  # plateau schedule: evaluations without a better metric before each cut
+    clip_norm: float | None = 1.0  # rescale gradients whose global L2 norm is above this; none: no clipping
+    clip_value: float | None = None  # first clamp each gradient element to [-clip_value, clip_value]; none: off
     accumulate: int = 1
-    eval_every: int = 200
-    eval_batches: int | None = None
+    eval_every: int = 200  # updates between evaluations (each writes checkpoints); the last update is evaluated too
+    eval_batches: int | None = None  # validation batches an evaluation reads; none: the whole split
     metric: str = "loss"
     metric_mode: Literal["min", "max"] = "min"
-    early_stop_patience: int | None = None
-    seed: int = 0
+    early_stop_patience: int | None = None  # stop after this many evaluations without a better metric; none: never
+    seed: int = 0  # torch's random seed, set before the model is built: initial weights, dropout masks
+    # "fp32", or autocast to "bf16" or "fp16" (CUDA only; fp16 with a gradient scaler)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    device: str = "cpu"
-    nan_patience: int = 3
-    nan_lr_factor: float = 0.5
-    max_nan_steps: int = 20
-    log_every: int = 10
+    device: str = "cpu"  # the torch device to train on: "cpu", "cuda", "cuda:1", ...
+    nan_patience: int = 3  # NaN guard: skipped updates in a row before the rate is multiplied by nan_lr_factor
+    nan_lr_factor: float = 0.5  # NaN guard: what the rate is multiplied by after nan_patience skipped updates
+    max_nan_steps: int = 20  # NaN guard: skipped updates in all before training stops as diverged
+    log_every: int = 10  # updates between logged training records (loss, rate, gradient norm, speed)
+    # also write the ``last`` checkpoint every this many updates; none or 0: at evaluations only
     checkpoint_every: int | None = None
     max_minutes: float | None = None
     ema_decay: float | None = None
-    progress: bool = True
-    tensorboard: bool = False
+    progress: bool = True  # show a progress bar on the terminal
+    tensorboard: bool = False  # also log to TensorBoard in the run directory (needs the tensorboard package)
 
 
 class DataSource(Protocol):
@@ -94,8 +100,8 @@ class Trainer:
     """Trains ``model`` on ``train`` batches, evaluating on ``valid`` every ``cfg.eval_every`` updates.
 
     ``run`` (a ``rnnkit.rundir.RunDir``) receives metrics lines and the ``last`` and ``best``
-    checkpoints; ``meta`` is stored with each checkpoint (task, configs, codec). ``on_step`` and
-    ``on_eval`` are plain callables given the trainer and the record just logged.
+    checkpoints; ``meta`` (a ``checkpoint.RunMeta``: task, config, preprocessor, data) is stored with each.
+    ``on_step`` and ``on_eval`` are plain callables given the trainer and the record just logged.
     """
 
     def __init__(
@@ -106,7 +112,7 @@ class Trainer:
         train: DataSource,
         valid: DataSource | None = None,
         run: RunDir | None = None,
-        meta: dict | None = None,
+        meta: ckpt.RunMeta | None = None,
         on_step: Iterable[StepHook] = (),
         on_eval: Iterable[StepHook] = (),
     ):
@@ -121,7 +127,7 @@ class Trainer:
         self.schedule = optim.ScheduleState()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
         self.train_data, self.valid_data = train, valid
-        self.run, self.meta = run, dict(meta or {})
+        self.run, self.meta = run, meta
         self.on_step, self.on_eval = list(on_step), list(on_eval)
         self.step = 0  # optimizer updates done
         self.epoch, self.position = 0, 0  # batches consumed in the current epoch
@@ -323,8 +329,10 @@ class Trainer:
                      "nan_steps": self.nan_steps, "nan_streak": self.nan_streak},
             "schedule": asdict(self.schedule),
         }
-        meta = {**self.meta, "step": self.step, "metrics": metrics or {}, "train": asdict(self.cfg)}
-        ckpt.save(self.run.path / which, model_state=model.state_dict(), meta=meta,
+        if self.meta is None:
+            raise ValueError("a trainer with a run directory needs meta (a RunMeta) to write checkpoints")
+        meta = replace(self.meta, step=self.step, metrics=metrics or {}, train=asdict(self.cfg))
+        ckpt.save(self.run.path / which, model_state=model.state_dict(), meta=meta.to_dict(),
                   trainer_tensors={**tensors, **rng_tensors, **carry_tensors}, trainer=trainer)
 
     def resume(self, checkpoint: ckpt.Checkpoint) -> None:

@@ -18,6 +18,16 @@ Two optional hooks let a layer run a cell faster than one ``forward`` call per s
 A cell whose configuration one of torch's fused RNN kernels computes (oneDNN on CPU, cuDNN on GPU) says
 so with ``fused_mode`` ("LSTM", "GRU", "RNN_TANH", "RNN_RELU") and hands its weights over in torch's order
 with ``fused_weights()``; otherwise ``fused_mode`` is None and ``fused_reason`` says why.
+
+A cell names its own gates, so that tools (gate saturation in :mod:`rnnkit.train.diagnostics`) never
+re-derive its equations::
+
+    gates = cell.gates(x_t, state)       # {"i": (B, H), "f": (B, H), "o": (B, H)} for an LSTM
+
+``gates`` gives the sigmoid gates of the step ``forward(x_t, state)`` would take, each in (0, 1), named as
+in the cell's paper, in a fixed order; candidates such as the LSTM's tanh(g) are not gates. The step
+computes its gates through the same code, or a test holds the two equal. A cell without gates (the
+default) returns an empty dict.
 """
 
 from __future__ import annotations
@@ -56,6 +66,11 @@ class Cell(nn.Module):
         if hasattr(self, "step"):
             return self.step(self.project_input(x_t), state)
         raise NotImplementedError
+
+    def gates(self, x_t: Tensor, state: State) -> dict[str, Tensor]:
+        """The sigmoid gates of one step from ``x_t`` (B, I) and ``state``, by name, each (B, H) in (0, 1);
+        empty for a cell without gates."""
+        return {}
 
     def fused_weights(self) -> list[Tensor]:
         raise NotImplementedError(f"{type(self).__name__}: {self.fused_reason}")

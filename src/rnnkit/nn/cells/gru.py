@@ -45,8 +45,14 @@ class GRUCell(GatedCell):
             gx = gx + (self.bias_ih + b_hh)
         return gx
 
-    def step(self, gx_t: Tensor, state: State) -> tuple[Tensor, State]:
-        (h,) = state
+    def gates(self, x_t: Tensor, state: State) -> dict[str, Tensor]:
+        """The reset and update gates ``{"r", "z"}`` of the step from ``x_t`` (B, I), each (B, H) in (0, 1):
+        the very tensors :meth:`step` multiplies by."""
+        r, z, _ = self._activations(self.project_input(x_t), state[0])
+        return {"r": r, "z": z}
+
+    def _activations(self, gx_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """r, z and the candidate n, each (B, H), from ``gx_t`` (B, 3H) and h (B, H)."""
         H = self.hidden_size
         gh = h @ self.weight_hh.t()  # (B, 3H)
         if self.bias:
@@ -54,6 +60,11 @@ class GRUCell(GatedCell):
         rz = torch.sigmoid(gx_t[:, : 2 * H] + gh[:, : 2 * H])
         r, z = rz.chunk(2, dim=1)
         n = torch.tanh(gx_t[:, 2 * H :] + r * gh[:, 2 * H :])
+        return r, z, n
+
+    def step(self, gx_t: Tensor, state: State) -> tuple[Tensor, State]:
+        (h,) = state
+        _, z, n = self._activations(gx_t, h)
         h = n + z * (h - n)  # == (1 - z) * n + z * h
         return h, (h,)
 

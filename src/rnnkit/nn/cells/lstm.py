@@ -85,13 +85,24 @@ class LSTMCell(GatedCell):
             gx = gx + (self.bias_ih + self.bias_hh)
         return gx
 
+    def gates(self, x_t: Tensor, state: State) -> dict[str, Tensor]:
+        """The input, forget and output gates ``{"i", "f", "o"}`` of the step from ``x_t`` (B, I), each
+        (B, H) in (0, 1): the very tensors :meth:`step` multiplies by."""
+        i, f, _, o = self._activations(self.project_input(x_t), state[0])
+        return {"i": i, "f": f, "o": o}
+
+    def _activations(self, gx_t: Tensor, h: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """sigmoid(i), sigmoid(f), tanh(g), sigmoid(o), each (B, H), from ``gx_t`` (B, 4H) and h (B, O)."""
+        gh = h @ self.weight_hh.t()
+        pre = gx_t + (self.ln_hh(gh) if self.layer_norm else gh)  # (B, 4H)
+        i, f, g, o = pre.chunk(4, dim=-1)
+        return torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+
     def step(self, gx_t: Tensor, state: State) -> tuple[Tensor, State]:
         h, c = state
-        gh = h @ self.weight_hh.t()
-        gates = gx_t + (self.ln_hh(gh) if self.layer_norm else gh)  # (B, 4H)
-        i, f, g, o = gates.chunk(4, dim=1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(self.ln_c(c) if self.layer_norm else c)
+        i, f, g, o = self._activations(gx_t, h)
+        c = f * c + i * g
+        h = o * torch.tanh(self.ln_c(c) if self.layer_norm else c)
         if self.proj_size:
             h = h @ self.weight_hr.t()
         return h, (h, c)

@@ -106,11 +106,21 @@ class MinGRUCell(Cell):
         """(..., I) -> (..., 2H): gate and candidate pre-activations."""
         return nn.functional.linear(x, self.weight_ih, self.bias_ih)
 
+    def gates(self, x_t: Tensor, state: State) -> dict[str, Tensor]:
+        """The update gate ``{"z"}`` of the step from ``x_t`` (B, I), (B, H) in (0, 1); it reads x_t only.
+        :meth:`step` multiplies by this very tensor; the scan uses its log-space form, held equal by tests."""
+        z, _ = self._activations(self.project_input(x_t))
+        return {"z": z}
+
+    def _activations(self, gx_t: Tensor) -> tuple[Tensor, Tensor]:
+        """z and the candidate h~, each (B, H), from ``gx_t`` (B, 2H)."""
+        k_z, k_h = gx_t.chunk(2, dim=-1)
+        return torch.sigmoid(k_z), g(k_h)
+
     def step(self, gx_t: Tensor, state: State) -> tuple[Tensor, State]:
         (h,) = state
-        k_z, k_h = gx_t.chunk(2, dim=-1)
-        z = torch.sigmoid(k_z)
-        h = h + z * (g(k_h) - h)  # == (1 - z) * h + z * h~
+        z, h_new = self._activations(gx_t)
+        h = h + z * (h_new - h)  # == (1 - z) * h + z * h~
         return h, (h,)
 
     def forward_sequence(self, x: Tensor, state: State, *, mask: Tensor | None = None) -> tuple[Tensor, State]:

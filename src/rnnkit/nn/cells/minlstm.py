@@ -81,6 +81,13 @@ class MinLSTMCell(Cell):
         """(..., I) -> (..., 3H): forget, input and candidate pre-activations."""
         return nn.functional.linear(x, self.weight_ih, self.bias_ih)
 
+    def gates(self, x_t: Tensor, state: State) -> dict[str, Tensor]:
+        """The forget and input gates ``{"f", "i"}`` of the step from ``x_t`` (B, I), each (B, H) in (0, 1),
+        before normalisation; they read x_t only. :meth:`step` and the scan use ``f / (f + i)`` in log
+        space, for stability; tests hold it equal to these."""
+        k_f, k_i, _ = self.project_input(x_t).chunk(3, dim=-1)
+        return {"f": torch.sigmoid(k_f), "i": torch.sigmoid(k_i)}
+
     def step(self, gx_t: Tensor, state: State) -> tuple[Tensor, State]:
         (h,) = state
         k_f, k_i, k_h = gx_t.chunk(3, dim=-1)

@@ -1,4 +1,5 @@
 // The rnnkit page: one tab per thing the loaded models can do, talking to the /v1 API of this server.
+// This script holds what every panel shares; each task adds its panel and script (rnnkit/tasks/NAME/static/).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -85,6 +86,16 @@ function setUpTabs() {
   else showError("no model is loaded");
 }
 
+// The defaults of a panel's chosen model (k, length, temperature, beam), as GET /v1/models gives them
+function defaultsOf(panel) {
+  const name = modelOf(panel);
+  const model = fits(panel).find((m) => m.name === name) || fits(panel)[0];
+  return (model && model.details.defaults) || {};
+}
+
+// Panels register here what to do once the models are known (fill their inputs with the model's defaults)
+const onModels = [];
+
 function fits(panel) {
   return models.filter((m) => m.task === panel.dataset.task && (!panel.dataset.kind || m.details.kind === panel.dataset.kind));
 }
@@ -94,154 +105,14 @@ function openTab(id) {
   for (const tab of $("tabs").children) tab.setAttribute("aria-selected", String(tab.dataset.panel === id));
 }
 
-// ---- typing: a session on the server; each change of the box is sent as keystrokes ----------------------
-const typing = { box: $("typing"), session: null, sent: "", busy: false, again: false, shown: [] };
-
-async function syncTyping() {
-  if (typing.busy) { typing.again = true; return; }
-  typing.busy = true;
-  try {
-    let retries = 0;
-    do {
-      typing.again = false;
-      const text = typing.box.value;
-      let same = 0;
-      while (same < typing.sent.length && same < text.length && typing.sent[same] === text[same]) same++;
-      const keys = "\b".repeat(typing.sent.length - same) + text.slice(same);
-      try {
-        if (!typing.session) await startSession();
-        const answer = await api("POST", `/v1/lm/sessions/${typing.session}/keys`, { text: keys });
-        typing.sent = answer.text;
-        if (typing.box.value === text) showSuggestions(answer.suggestions);
-        showError(null);
-      } catch (error) {
-        if (error.status !== 404 || ++retries > 2) throw error;
-        typing.session = null; // the session expired: start again from the whole text
-        typing.again = true;
-      }
-    } while (typing.again);
-  } catch (error) {
-    showError(error);
-  } finally {
-    typing.busy = false;
-  }
-}
-
-async function startSession() {
-  const answer = await api("POST", "/v1/lm/sessions", { model: modelOf($("panel-type")), k: 3 });
-  typing.session = answer.session_id;
-  typing.sent = "";
-}
-
-function showSuggestions(suggestions) {
-  typing.shown = suggestions;
-  $("suggestions").replaceChildren(...suggestions.map(({ word, probability }) => {
-    const b = document.createElement("button");
-    b.className = "suggestion";
-    b.dataset.word = word;
-    b.append(word, Object.assign(document.createElement("small"), { textContent: `${Math.round(probability * 100)}%` }));
-    b.addEventListener("click", () => accept(word));
-    return b;
-  }));
-}
-
-// Replace the word being typed at the end of the box by ``word`` and a space
-function accept(word) {
-  const box = typing.box;
-  const typed = box.value.match(/[\p{L}\p{N}\p{M}'’-]*$/u)[0];
-  box.value = box.value.slice(0, box.value.length - typed.length) + word + " ";
-  box.focus();
-  syncTyping();
-}
-
-typing.box.addEventListener("input", syncTyping);
-typing.box.addEventListener("keydown", (event) => {
-  if (event.key === "Tab" && typing.shown.length) {
-    event.preventDefault();
-    accept(typing.shown[0].word);
-  }
-});
-$("panel-type").querySelector("select.model").addEventListener("change", () => {
-  typing.session = null;
-  syncTyping();
-});
-
-// ---- generate --------------------------------------------------------------------------------------------
-$("generate-go").addEventListener("click", async () => {
-  const out = $("generated");
-  const seed = $("seed").value;
-  const body = { model: modelOf($("panel-generate")), prime: $("prime").value, length: Number($("length").value),
-    temperature: Number($("temperature").value), seed: seed === "" ? null : Number(seed), stream: true };
-  out.textContent = body.prime;
-  try { await stream("/v1/lm/generate", body, (piece) => { out.textContent += piece; }); showError(null); }
-  catch (error) { showError(error); }
-});
-
-// ---- classify and explain ------------------------------------------------------------------------------
-async function classify(path) {
-  const body = { model: modelOf($("panel-classify")), text: $("classify-text").value };
-  try {
-    const answer = await api("POST", path, body);
-    $("label").textContent = `label: ${answer.label}`;
-    $("bars").replaceChildren(...Object.entries(answer.probabilities).map(([name, p]) => bar(name, p)));
-    $("explained").replaceChildren(...(answer.tokens ? shaded(answer.tokens, answer.scores) : []));
-    showError(null);
-  } catch (error) { showError(error); }
-}
-
-function bar(name, p) {
-  const row = document.createElement("div");
-  row.className = "bar";
-  const fill = Object.assign(document.createElement("div"), { className: "fill" });
-  fill.style.width = `${(p * 100).toFixed(1)}%`;
-  const track = document.createElement("div");
-  track.append(fill);
-  row.append(Object.assign(document.createElement("span"), { textContent: name }), track,
-    Object.assign(document.createElement("span"), { textContent: `${(p * 100).toFixed(1)}%` }));
-  return row;
-}
-
-// Tokens shaded green (toward the label) or red (away), by |score| as a share of the largest
-function shaded(tokens, scores) {
-  const top = Math.max(1e-12, ...scores.map(Math.abs));
-  return tokens.flatMap((token, i) => {
-    const span = Object.assign(document.createElement("span"), { textContent: token, title: scores[i].toFixed(3) });
-    const alpha = Math.abs(scores[i]) / top;
-    span.style.background = scores[i] >= 0 ? `rgba(22,163,74,${alpha})` : `rgba(220,38,38,${alpha})`;
-    return [span, " "];
-  });
-}
-
-$("classify-go").addEventListener("click", () => classify("/v1/classify/classify"));
-$("explain-go").addEventListener("click", () => classify("/v1/classify/explain"));
-
-// ---- translate and chat ----------------------------------------------------------------------------------
-$("translate-go").addEventListener("click", async () => {
-  const out = $("translation");
-  out.textContent = "";
-  const body = { model: modelOf($("panel-translate")), text: $("source").value, stream: true };
-  try { await stream("/v1/seq2seq/translate", body, (piece) => { out.textContent += piece; }); showError(null); }
-  catch (error) { showError(error); }
-});
-
-const history = [];
-$("chat-form").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const message = $("chat-input").value;
-  if (!message.trim()) return;
-  try {
-    const answer = await api("POST", "/v1/seq2seq/chat", { model: modelOf($("panel-chat")), message, history });
-    history.push(message, answer.reply);
-    for (const [who, text] of [["you", message], ["model", answer.reply]]) {
-      $("chat-log").append(Object.assign(document.createElement("p"), { className: who, textContent: text }));
-    }
-    $("chat-input").value = "";
-    showError(null);
-  } catch (error) { showError(error); }
-});
-
 function loadModels() {
-  api("GET", "/v1/models").then((answer) => { models = answer.models; setUpTabs(); showError(null); }).catch(showError);
+  api("GET", "/v1/models").then((answer) => {
+    models = answer.models;
+    setUpTabs();
+    for (const hook of onModels) hook();
+    showError(null);
+  }).catch(showError);
 }
 
-loadModels();
+// The panels' scripts come after this one: start once they have all run
+document.addEventListener("DOMContentLoaded", loadModels);

@@ -1,9 +1,9 @@
 """Task ``classify``: a sequence of any length in, one label out (sentiment, topic, speaker, activity).
 
 ``rnnkit train classify --data PATH`` reads labelled text (CSV, TSV, JSON lines, a folder per class, or
-one file of lines per label) or labelled numeric sequences (a numeric CSV, sktime ``.ts``); see
+one file of lines per label) or labelled numeric sequences (a numeric CSV, an sktime-format ``.ts``); see
 ``rnnkit.data.labelled``. Without ``--data`` it trains on the embedded default, the JapaneseVowels speaker
-set that sktime ships. Unless ``data.test`` names a separate test set, the data is split into train,
+set that rnnkit ships. Unless ``data.test`` names a separate test set, the data is split into train,
 validation and test, stratified by label and seeded. Scores come beside a majority-class guess and a
 bag-of-words (or, for numbers, summary-statistics) logistic regression fitted on the same split.
 """
@@ -11,9 +11,7 @@ bag-of-words (or, for numbers, summary-statistics) logistic regression fitted on
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
@@ -21,162 +19,69 @@ from torch import Tensor, nn
 
 from rnnkit.data.buckets import BucketedBatches
 from rnnkit.data.labelled import LabelledData, LabelledDataError, read_labelled, stratified_split
-from rnnkit.data.text import Codec, CodecConfig, build_codec, codec_from_dict
 from rnnkit.data.ts import default_labelled
 from rnnkit.models.classifier import Classifier, ClassifierConfig
-from rnnkit.tasks.base import Parts
-from rnnkit.train.trainer import TrainConfig
+from rnnkit.tasks.base import Parts, Task
+from rnnkit.tasks.classify.config import ClassifyRun
+from rnnkit.tasks.classify.preprocess import Encoding
 
 log = logging.getLogger(__name__)
-DEFAULT_DATA = "JapaneseVowels (sktime's copy of the UCI speaker-recognition set)"
-
-
-@dataclass
-class ClassifyDataConfig:
-    """Where the examples and labels are, how text becomes ids, and how batches are cut.
-
-    ``valid_fraction`` and ``test_fraction`` of the data are split off, stratified by label with ``seed``
-    (only validation when ``test`` names a separate labelled test set). Examples longer than
-    ``max_length`` tokens or steps keep their first ``max_length`` (a warning says how many).
-    ``class_weights`` "balanced" weighs the loss of each class by N / (C * N_class)."""
-
-    text_column: str = "text"
-    label_column: str = "label"
-    codec: CodecConfig = field(default_factory=lambda: CodecConfig(type="word", lowercase=True))
-    valid_fraction: float = 0.1
-    test_fraction: float = 0.1
-    test: str = ""
-    seed: int = 0
-    batch_size: int = 32
-    max_length: int = 400
-    class_weights: Literal["none", "balanced"] = "none"
-
-
-@dataclass
-class InitConfig:
-    """Starting weights: ``from_run`` an ``lm`` run directory whose embedding and encoder start the
-    classifier (Dai and Le 2015), sharing its vocabulary; ``vectors`` a word-vector text file (GloVe
-    format: a word and its numbers a line) whose vectors start the embedding rows of known words."""
-
-    from_run: str = ""
-    vectors: str = ""
-
-
-def _train_defaults() -> TrainConfig:
-    return TrainConfig(steps=3000, lr=2e-3, schedule="cosine", warmup_steps=50, min_lr_ratio=0.05, eval_every=100,
-                       clip_norm=5.0, weight_decay=0.0, metric="accuracy", metric_mode="max")
-
-
-@dataclass
-class ClassifyRun:
-    data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
-    model: ClassifierConfig = field(default_factory=ClassifierConfig)
-    train: TrainConfig = field(default_factory=_train_defaults)
-    init: InitConfig = field(default_factory=InitConfig)
-
-
-# ---- the labels and inputs of a run --------------------------------------------------------------------
-class Encoding:
-    """How a run turns raw examples into model inputs: the class names, and the text codec (text) or the
-    per-feature mean and standard deviation of the training split (numbers). Saved in the checkpoint."""
-
-    def __init__(self, classes: list[str], *, text: Codec | None = None, mean=None, std=None, max_length: int = 400):
-        self.classes, self.text, self.max_length = list(classes), text, max_length
-        self.mean = None if mean is None else np.asarray(mean, dtype=np.float32)
-        self.std = None if std is None else np.asarray(std, dtype=np.float32)
-        self.index = {c: i for i, c in enumerate(self.classes)}
-
-    @property
-    def kind(self) -> str:
-        return "text" if self.text is not None else "numeric"
-
-    def input_size(self) -> int:
-        return self.text.vocab_size if self.text is not None else len(self.mean)
-
-    def inputs(self, x: str | np.ndarray) -> Tensor:
-        """One example -> (T,) ids or (T, F) standardised floats (missing values 0), at most max_length."""
-        return self.steps(x)[: self.max_length]
-
-    def steps(self, x: str | np.ndarray) -> Tensor:
-        """``inputs`` before the cut to max_length."""
-        if self.text is not None:
-            return torch.tensor(self.text.encode(x) or [self.text.unk_id or 0], dtype=torch.long)
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim != 2 or x.shape[1] != len(self.mean) or not len(x):
-            raise ValueError(f"a sequence of {len(self.mean)} features a step is needed, got shape {x.shape}")
-        return torch.from_numpy(np.nan_to_num((x - self.mean) / self.std, nan=0.0)).float()
-
-    def target(self, label: str, source: str) -> int:
-        if label not in self.index:
-            known = ", ".join(map(repr, self.classes))
-            raise LabelledDataError(f"{source}: label {label!r} was never seen in training (known: {known})")
-        return self.index[label]
-
-    def to_dict(self) -> dict:
-        d = {"classes": self.classes, "max_length": self.max_length}
-        if self.text is not None:
-            return {**d, "text": self.text.to_dict()}
-        return {**d, "mean": self.mean.tolist(), "std": self.std.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Encoding:
-        text = codec_from_dict(d["text"]) if d.get("text") else None
-        return cls(d["classes"], text=text, mean=d.get("mean"), std=d.get("std"), max_length=d["max_length"])
-
-    @classmethod
-    def fit(cls, cfg: ClassifyRun, train: LabelledData, text: Codec | None = None) -> Encoding:
-        """Classes, and the codec (unless given) or the scaler, from the training split alone."""
-        d = cfg.data
-        if train.kind == "text":
-            text = text or build_codec(d.codec, (e.x for e in train.examples))
-            return cls(train.classes, text=text, max_length=d.max_length)
-        steps = np.concatenate([np.asarray(e.x, dtype=np.float32) for e in train.examples])  # (sum T, F)
-        mean, std = np.nanmean(steps, axis=0), np.nanstd(steps, axis=0)
-        return cls(train.classes, mean=np.nan_to_num(mean), std=np.where(std > 0, std, 1.0), max_length=d.max_length)
+DEFAULT_DATA = "JapaneseVowels (the UCI speaker-recognition set, shipped with rnnkit)"
 
 
 # ---- the task --------------------------------------------------------------------------------------------
-class ClassifyTask:
+class ClassifyTask(Task):
     name = "classify"
     description = "sequence classification: sentiment or any label of text or numeric sequences"
+    default_data = DEFAULT_DATA
     config_class = ClassifyRun
+    pipeline = "rnnkit.tasks.classify.pipeline:ClassifierPipeline"
+    cli = "rnnkit.tasks.classify.cli"
+    router = "rnnkit.tasks.classify.serve:router"
+    panel = "rnnkit.tasks.classify"
+    export = "rnnkit.tasks.classify.export:graph"
+    quality = "rnnkit.tasks.classify.bench"
 
-    def build(self, cfg: ClassifyRun, data_path: str | None, codec: dict | None = None) -> Parts:
-        """Model, batches and baselines. A trained run's ``codec`` with new data (``rnnkit eval --data``)
-        makes all of that data the test split."""
-        if codec is not None and data_path is not None:
+    def build(self, cfg: ClassifyRun, data: str | None, preprocessor: Encoding | None = None) -> Parts:
+        """Model, batches and baselines. A trained run's ``preprocessor`` with new data (``rnnkit eval
+        --data``) makes all of that data the test split."""
+        if preprocessor is not None and data is not None:
             d = cfg.data
-            train = valid = test = read_labelled(data_path, text_column=d.text_column, label_column=d.label_column)
+            train = valid = test = read_labelled(data, text_column=d.text_column, label_column=d.label_column)
         else:
-            train, valid, test = split_data(cfg, data_path)
-        enc = Encoding.from_dict(codec) if codec else Encoding.fit(cfg, train, _lm_codec(cfg))
+            train, valid, test = split_data(cfg, data)
+        lm = _load_lm(cfg) if preprocessor is None else None
+        enc = preprocessor or Encoding.fit(cfg, train, lm.preprocessor if lm else None)
         if enc.kind != train.kind:
-            raise LabelledDataError(f"{data_path}: {train.kind} examples, but the run was trained on {enc.kind}")
+            raise LabelledDataError(f"{data}: {train.kind} examples, but the run was trained on {enc.kind}")
         sources = [_source(enc, part, cfg, shuffle=part is train) for part in (train, valid, test)]
         weight = _class_weight(enc, sources[0]) if cfg.data.class_weights == "balanced" else None
-        model = self.build_model(cfg, enc.to_dict(), class_weight=weight)
-        if codec is None:
-            initialise(model, cfg, enc)
+        model = self.build_model(cfg, enc, class_weight=weight)
+        if preprocessor is None:
+            initialise(model, cfg, enc, lm)
         return Parts(
             model=model,
             train=sources[0],
             valid=sources[1],
             test=sources[2],
-            codec=enc.to_dict(),
+            preprocessor=enc,
             baseline=None if train is test else lambda: baselines(enc, train, test),  # none fitted on new data
             baseline_name="bag-of-words logistic regression" if enc.kind == "text" else "summary-feature regression",
             extra_metrics=lambda metrics, m: test_metrics(metrics, m, sources[2], enc),
             artifacts=lambda run, m: write_confusion(run, m, sources[2], enc),
         )
 
-    def build_model(self, cfg: ClassifyRun, codec: dict | None, *, class_weight: Tensor | None = None) -> Classifier:
-        enc = Encoding.from_dict(codec)
-        model_cfg = cfg.model
+    def build_model(self, cfg: ClassifyRun, preprocessor: Encoding, *,
+                    class_weight: Tensor | None = None) -> Classifier:
+        enc, model_cfg = preprocessor, cfg.model
         if enc.kind == "numeric" and model_cfg.input != "features":
             model_cfg = ClassifierConfig(**{**vars(model_cfg), "input": "features"})
         unk = enc.text.unk_id if enc.text is not None and enc.text.unk_id is not None else 0
         return Classifier(model_cfg, len(enc.classes), input_size=enc.input_size(), class_weight=class_weight,
                           unk_id=unk)
+
+    def load_preprocessor(self, data: dict | None) -> Encoding:
+        return Encoding.from_dict(data)
 
 
 def split_data(cfg: ClassifyRun, data_path: str | None) -> tuple[LabelledData, LabelledData, LabelledData]:
@@ -213,21 +118,25 @@ def _class_weight(enc: Encoding, train: BucketedBatches) -> Tensor:
     return len(train) / (len(enc.classes) * counts.clamp(min=1))
 
 
-def _lm_codec(cfg: ClassifyRun) -> Codec | None:
+def _load_lm(cfg: ClassifyRun):
+    """The ``init.from_run`` language model run, loaded once (its codec and its weights are both used)."""
     if not cfg.init.from_run:
         return None
-    from rnnkit.tasks.runner import load
+    from rnnkit.tasks.run import load
 
-    return codec_from_dict(load(cfg.init.from_run).codec)
+    loaded = load(cfg.init.from_run)
+    if loaded.task != "lm":
+        raise ValueError(f"{cfg.init.from_run}: init.from_run needs an lm run, not a {loaded.task} run")
+    return loaded
 
 
 # ---- starting weights ------------------------------------------------------------------------------------
-def initialise(model: Classifier, cfg: ClassifyRun, enc: Encoding) -> list[str]:
-    """Copy the ``init.from_run`` language model's weights, then ``init.vectors``, into ``model``; returns
-    what was copied, which is also logged."""
+def initialise(model: Classifier, cfg: ClassifyRun, enc: Encoding, lm=None) -> list[str]:
+    """Copy the language model ``lm`` (the loaded ``init.from_run``), then ``init.vectors``, into ``model``;
+    returns what was copied, which is also logged."""
     done: list[str] = []
-    if cfg.init.from_run:
-        done += init_from_lm(model, cfg.init.from_run)
+    if lm is not None:
+        done += init_from_lm(model, lm.model, cfg.init.from_run)
     if cfg.init.vectors:
         from rnnkit.data.vectors import load_vectors
 
@@ -239,16 +148,10 @@ def initialise(model: Classifier, cfg: ClassifyRun, enc: Encoding) -> list[str]:
 
 
 @torch.no_grad()
-def init_from_lm(model: Classifier, run: str) -> list[str]:
-    """The embedding and the (forward) encoder layers of the ``lm`` run ``run`` copied into ``model``.
-    Layers whose shapes differ (the upper layers of a bidirectional classifier read both directions) are
-    left as they are. Raises ValueError when the embedding widths or cells differ."""
-    from rnnkit.tasks.runner import load
-
-    loaded = load(run)
-    if loaded.task != "lm":
-        raise ValueError(f"{run}: init.from_run needs an lm run, not a {loaded.task} run")
-    lm = loaded.model
+def init_from_lm(model: Classifier, lm: nn.Module, run: str = "the language model") -> list[str]:
+    """The embedding and the (forward) encoder layers of the language model ``lm`` (of the run ``run``)
+    copied into ``model``. Layers whose shapes differ (the upper layers of a bidirectional classifier read
+    both directions) are left as they are. Raises ValueError when the embedding widths or cells differ."""
     if lm.embed.weight.shape != model.embed.weight.shape:
         raise ValueError(f"{run}: its embedding is {tuple(lm.embed.weight.shape)}, the classifier's "
                          f"{tuple(model.embed.weight.shape)}; set model.embed_size to match")
@@ -316,4 +219,4 @@ def baselines(enc: Encoding, train: LabelledData, test: LabelledData) -> dict[st
     return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "majority_accuracy": majority["accuracy"]}
 
 
-CLASSIFY = ClassifyTask()
+TASK = ClassifyTask()

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from rnnkit.serve.declare import Strict, describes, endpoint
+from rnnkit.serve.declare import Router, Strict
 from rnnkit.serve.server import Server
 from rnnkit.serve.sse import stream_pieces
+
+router = Router("seq2seq")
 
 MAX_BEAM = 32
 
 
 class TranslateIn(Strict):
     text: str
-    beam: int = Field(5, ge=1, le=MAX_BEAM, description="beam width (1: greedy)")
+    beam: int | None = Field(None, ge=1, le=MAX_BEAM, description="beam width (1: greedy; default: the run's)")
     stream: bool = Field(False, description="server-sent events, one per piece as the search fixes it")
     model: str | None = None
 
@@ -38,12 +40,7 @@ class ChatOut(BaseModel):
     reply: str
 
 
-@describes("seq2seq")
-def _describe(pipeline) -> dict:
-    return {"kind": pipeline.kind}
-
-
-@endpoint("seq2seq", "translate", Request=TranslateIn, Response=TranslateOut, kind="translate")
+@router.endpoint("translate", Request=TranslateIn, Response=TranslateOut, kind="translate")
 async def translate(server: Server, body: TranslateIn):
     """The translation of the text; with ``stream`` true, server-sent events as it is decoded."""
     served = server.model("seq2seq", body.model, kind="translate")
@@ -54,7 +51,7 @@ async def translate(server: Server, body: TranslateIn):
     return TranslateOut(model=served.name, translation=text)
 
 
-@endpoint("seq2seq", "chat", Request=ChatIn, Response=ChatOut, kind="chat")
+@router.endpoint("chat", Request=ChatIn, Response=ChatOut, kind="chat")
 async def chat(server: Server, body: ChatIn) -> ChatOut:
     """The model's reply to a message, given the conversation so far."""
     served = server.model("seq2seq", body.model, kind="chat")

@@ -9,72 +9,22 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import torch
 
 from rnnkit.autocomplete import NGramScorer, Predictor, keystroke_savings, next_word_accuracy
 from rnnkit.data.corpus import default_corpus, find_documents
 from rnnkit.data.streams import Span, TextStream, encode_spans, file_span, split_valid, text_span
-from rnnkit.data.text import Codec, CodecConfig, build_codec, codec_from_dict
+from rnnkit.data.text import Codec, build_codec, codec_from_dict
 from rnnkit.models.cache import CacheConfig, document_log_probs
-from rnnkit.models.encoder import EncoderConfig
-from rnnkit.models.language_model import LanguageModel, LMConfig, top_hits
+from rnnkit.models.language_model import LanguageModel, top_hits
 from rnnkit.models.ngram import KneserNey
-from rnnkit.tasks.base import Parts
-from rnnkit.train.trainer import TrainConfig
+from rnnkit.tasks.base import Parts, Task
+from rnnkit.tasks.lm.config import LMRun, TextDataConfig, embed_size
 
 CACHE_SEGMENT = 2048  # tokens read at a time when scoring with the cache
 DEFAULT_DATA = "Python's documentation topics and standard-library docstrings"
-
-
-@dataclass
-class TextDataConfig:
-    """How text becomes batches: the codec, the validation share, B parallel streams of T-step chunks.
-    The n-gram baseline of ``ngram_order`` is fitted on at most ``baseline_tokens`` training tokens.
-    Next-word accuracy and keystroke savings are scored on about ``keyboard_words`` validation words, in
-    whole documents spread over the split (a third of them for keystroke savings; 0 skips both)."""
-
-    codec: CodecConfig = field(default_factory=CodecConfig)
-    valid_fraction: float = 0.1
-    batch_size: int = 32
-    bptt: int = 32  # Tiny Shakespeare, 10 minutes: 32 steps beat 64 at equal speed (README, bench quality lm)
-    ngram_order: int = 3
-    baseline_tokens: int = 5_000_000
-    keyboard_words: int = 1000
-
-
-def lm_train_defaults() -> TrainConfig:
-    # Adam at 4e-3 with a short warmup and a cosine decay to a tenth: the setting measured best for a
-    # 2x512 character model trained for minutes on two cores (README, "bench quality lm")
-    return TrainConfig(steps=4000, lr=4e-3, schedule="cosine", warmup_steps=25, min_lr_ratio=0.1, eval_every=500,
-                       clip_norm=1.0)
-
-
-def _lm_model_defaults() -> LMConfig:
-    # forget_bias 0, as torch.nn.LSTM: with one the model learned more slowly in the first hundreds of updates
-    return LMConfig(embed_size=0, encoder=EncoderConfig(hidden_size=512, num_layers=2, dropout=0.2, forget_bias=0.0))
-
-
-CHAR_EMBED_SIZE = 64  # Tiny Shakespeare, 10 minutes: 1.456 nats/char, against 1.49-1.51 at 512 (README)
-
-
-def embed_size(cfg: LMRun) -> int:
-    """The embedding width the run's model gets. ``model.embed_size`` 0 picks it from the codec: a character
-    vocabulary holds only some dozens of symbols, so 64 (at most the hidden width) carries all of it, and the
-    first layer's input projection costs an eighth of what a 512-wide embedding costs; words and subwords
-    get the hidden width."""
-    if cfg.model.embed_size:
-        return cfg.model.embed_size
-    hidden = cfg.model.encoder.hidden_size
-    return min(CHAR_EMBED_SIZE, hidden) if cfg.data.codec.type == "char" else hidden
-
-
-@dataclass
-class LMRun:
-    data: TextDataConfig = field(default_factory=TextDataConfig)
-    model: LMConfig = field(default_factory=_lm_model_defaults)
-    train: TrainConfig = field(default_factory=lm_train_defaults)
 
 
 def corpus_spans(data_path: str | None) -> list[Span]:
@@ -84,28 +34,43 @@ def corpus_spans(data_path: str | None) -> list[Span]:
     return [file_span(path) for path in find_documents(data_path)]
 
 
-class LanguageModelTask:
+class LanguageModelTask(Task):
     name = "lm"
     description = "next-word or next-character prediction on any text (default: Python's documentation)"
+    default_data = DEFAULT_DATA
     config_class = LMRun
+    pipeline = "rnnkit.tasks.lm.pipeline:LanguageModelPipeline"
+    cli = "rnnkit.tasks.lm.cli"
+    router = "rnnkit.tasks.lm.serve:router"
+    panel = "rnnkit.tasks.lm"
+    export = "rnnkit.tasks.lm.export:graph"
+    quality = "rnnkit.tasks.lm.bench"
 
-    def build(self, cfg: LMRun, data_path: str | None, codec: dict | None = None) -> Parts:
+    def build(self, cfg: LMRun, data: str | None, preprocessor: Codec | None = None) -> Parts:
         """Model, streams and n-gram baseline; the codec is fitted on the training split unless given."""
-        train_spans, valid_spans = split_valid(corpus_spans(data_path), cfg.data.valid_fraction)
-        text_codec = codec_from_dict(codec) if codec else build_codec(cfg.data.codec, _texts(train_spans))
+        train_spans, valid_spans = split_valid(corpus_spans(data), cfg.data.valid_fraction)
+        codec = preprocessor or build_codec(cfg.data.codec, _texts(train_spans))
         d = cfg.data
-        train = TextStream(train_spans, text_codec, batch_size=d.batch_size, bptt=d.bptt)
-        valid = TextStream(valid_spans, text_codec, batch_size=min(d.batch_size, 16), bptt=d.bptt)
+        train = TextStream(train_spans, codec, batch_size=d.batch_size, bptt=d.bptt)
+        valid = TextStream(valid_spans, codec, batch_size=min(d.batch_size, 16), bptt=d.bptt)
         return Parts(
-            model=self.build_model(cfg, text_codec.to_dict()),
+            model=self.build_model(cfg, codec),
             train=train,
             valid=valid,
             test=valid,
-            codec=text_codec.to_dict(),
-            baseline=lambda: self.baseline(text_codec, train_spans, valid, d),
+            preprocessor=codec,
+            baseline=lambda: self.baseline(codec, train_spans, valid, d),
             baseline_name=f"Kneser-Ney {cfg.data.ngram_order}-gram",
-            extra_metrics=lambda metrics, model: self.metrics(metrics, Predictor(model, text_codec), valid, d, model),
+            extra_metrics=lambda metrics, model: self.metrics(metrics, Predictor(model, codec), valid, d, model),
         )
+
+    def build_model(self, cfg: LMRun, preprocessor: Codec) -> LanguageModel:
+        unk = () if preprocessor.unk_id is None else (preprocessor.unk_id,)
+        model_cfg = replace(cfg.model, embed_size=embed_size(cfg))
+        return LanguageModel(model_cfg, preprocessor.vocab_size, never_suggest=unk)
+
+    def load_preprocessor(self, data: dict | None) -> Codec:
+        return codec_from_dict(data)
 
     @staticmethod
     def metrics(
@@ -123,12 +88,6 @@ class LanguageModelTask:
     def baseline(self, codec: Codec, train: list[Span], valid: TextStream, d: TextDataConfig) -> dict[str, float]:
         ngram = fit_ngram(codec, train, d)
         return self.metrics(score_ngram(ngram, codec, valid.spans), Predictor(NGramScorer(ngram), codec), valid, d)
-
-    def build_model(self, cfg: LMRun, codec: dict) -> LanguageModel:
-        text_codec = codec_from_dict(codec)
-        unk = () if text_codec.unk_id is None else (text_codec.unk_id,)
-        model_cfg = replace(cfg.model, embed_size=embed_size(cfg))
-        return LanguageModel(model_cfg, text_codec.vocab_size, never_suggest=unk)
 
 
 def _texts(spans: list[Span]):
@@ -225,5 +184,5 @@ def text_metrics(metrics: dict[str, float], codec: Codec, data: TextStream) -> d
     return out
 
 
-LM = LanguageModelTask()
+TASK = LanguageModelTask()
 

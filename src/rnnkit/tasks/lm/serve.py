@@ -8,12 +8,15 @@ import re
 from pydantic import BaseModel, Field
 
 from rnnkit.autocomplete import Session
-from rnnkit.serve.declare import Strict, describes, endpoint
+from rnnkit.serve.declare import Router, Strict
 from rnnkit.serve.errors import ApiError
-from rnnkit.serve.lm_batch import BatchCompleter
 from rnnkit.serve.server import ServedModel, Server
 from rnnkit.serve.sessions import session_bytes
 from rnnkit.serve.sse import stream_pieces
+from rnnkit.tasks.lm.batching import BatchCompleter
+from rnnkit.tasks.lm.pipeline import DEFAULTS
+
+router = Router("lm")
 
 
 class Suggestion(BaseModel):
@@ -23,7 +26,7 @@ class Suggestion(BaseModel):
 
 class CompleteIn(Strict):
     text: str = Field(description="the text typed so far; a partly typed last word is completed")
-    k: int = Field(3, ge=1, description="how many words to suggest")
+    k: int = Field(DEFAULTS["k"], ge=1, description="how many words to suggest")
     model: str | None = Field(None, description="which lm model, when several are loaded")
 
 
@@ -34,8 +37,8 @@ class CompleteOut(BaseModel):
 
 class GenerateIn(Strict):
     prime: str = ""
-    length: int = Field(100, ge=0, description="tokens to sample (at most max_new_tokens)")
-    temperature: float = Field(1.0, gt=0)
+    length: int = Field(DEFAULTS["length"], ge=0, description="tokens to sample (at most max_new_tokens)")
+    temperature: float = Field(DEFAULTS["temperature"], ge=0, description="0 is greedy; higher is more varied")
     top_k: int | None = Field(None, ge=1)
     top_p: float | None = Field(None, gt=0, le=1)
     seed: int | None = None
@@ -49,7 +52,7 @@ class GenerateOut(BaseModel):
 
 
 class SessionIn(Strict):
-    k: int = Field(3, ge=1)
+    k: int = Field(DEFAULTS["k"], ge=1)
     model: str | None = None
 
 
@@ -71,11 +74,6 @@ class Ended(BaseModel):
     ended: bool = True
 
 
-@describes("lm")
-def _describe(pipeline) -> dict:
-    return {"vocab_size": pipeline.codec.vocab_size, "codec": pipeline.codec.type}
-
-
 def _suggestions(pairs: list[tuple[str, float]]) -> list[Suggestion]:
     return [Suggestion(word=w, probability=p) for w, p in pairs]
 
@@ -85,7 +83,7 @@ def _check_k(server: Server, k: int) -> None:
         raise ApiError(422, f"k: at most max_k={server.settings.max_k}, got {k}")
 
 
-@endpoint("lm", "complete", Request=CompleteIn, Response=CompleteOut)
+@router.endpoint("complete", Request=CompleteIn, Response=CompleteOut)
 async def complete(server: Server, body: CompleteIn) -> CompleteOut:
     """The k most probable next words after the text, best first (concurrent requests share model steps)."""
     served = server.model("lm", body.model)
@@ -96,7 +94,7 @@ async def complete(server: Server, body: CompleteIn) -> CompleteOut:
     return CompleteOut(model=served.name, suggestions=_suggestions(result))
 
 
-@endpoint("lm", "generate", Request=GenerateIn, Response=GenerateOut)
+@router.endpoint("generate", Request=GenerateIn, Response=GenerateOut)
 async def generate(server: Server, body: GenerateIn):
     """Sampled text after a prime; with ``stream`` true, server-sent events as the text is made."""
     served = server.model("lm", body.model)
@@ -110,7 +108,7 @@ async def generate(server: Server, body: GenerateIn):
     return GenerateOut(model=served.name, text="".join(await server.call(list, pieces)))
 
 
-@endpoint("lm", "sessions", Request=SessionIn, Response=SessionOut, status_code=201)
+@router.endpoint("sessions", Request=SessionIn, Response=SessionOut, status_code=201)
 async def start_session(server: Server, body: SessionIn) -> SessionOut:
     """Start a typing session: the server keeps the model's state between keystrokes."""
     served = server.model("lm", body.model)
@@ -125,7 +123,7 @@ def _new_session(served: ServedModel, k: int, history: int) -> tuple[Session, in
     return Session(predictor, k=k, history=history), session_bytes(predictor.begin(), history)
 
 
-@endpoint("lm", "sessions/{session_id}/keys", Request=KeysIn, Response=KeysOut)
+@router.endpoint("sessions/{session_id}/keys", Request=KeysIn, Response=KeysOut)
 async def keys(server: Server, body: KeysIn, session_id: str) -> KeysOut:
     """Type into a session ("\\b" is backspace) and get the suggestions for the word at the end."""
     entry = server.sessions.get(session_id)
@@ -153,7 +151,7 @@ def _type_keys(session: Session, keys: str) -> tuple[str, list[tuple[str, float]
     return session.text, session.suggestions()
 
 
-@endpoint("lm", "sessions/{session_id}", Response=Ended, method="DELETE")
+@router.endpoint("sessions/{session_id}", Response=Ended, method="DELETE")
 async def end_session(server: Server, session_id: str) -> Ended:
     """End a session and free its memory."""
     server.sessions.delete(session_id)

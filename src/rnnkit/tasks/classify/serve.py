@@ -6,8 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from rnnkit.serve.declare import Strict, describes, endpoint
+from rnnkit.serve.declare import Router, Strict
 from rnnkit.serve.server import Server
+
+router = Router("classify")
 
 
 class ClassifyIn(Strict):
@@ -31,12 +33,7 @@ class ExplainOut(ClassifyOut):
     method: str
 
 
-@describes("classify")
-def _describe(pipeline) -> dict:
-    return {"classes": list(pipeline.classes)}
-
-
-@endpoint("classify", "classify", Request=ClassifyIn, Response=ClassifyOut)
+@router.endpoint("classify", Request=ClassifyIn, Response=ClassifyOut)
 async def classify(server: Server, body: ClassifyIn) -> ClassifyOut:
     """The most probable label of the text and the probability of every label."""
     served = server.model("classify", body.model)
@@ -45,7 +42,7 @@ async def classify(server: Server, body: ClassifyIn) -> ClassifyOut:
     return ClassifyOut(model=served.name, label=label, probabilities=probabilities)
 
 
-@endpoint("classify", "explain", Request=ExplainIn, Response=ExplainOut)
+@router.endpoint("explain", Request=ExplainIn, Response=ExplainOut)
 async def explain(server: Server, body: ExplainIn) -> ExplainOut:
     """The label, and one score per token saying how much it pushed the model toward that label."""
     served = server.model("classify", body.model)

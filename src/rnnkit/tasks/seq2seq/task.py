@@ -3,162 +3,34 @@
 ``rnnkit train seq2seq --data PATH`` reads pairs (see ``rnnkit.data.pairs``): a TSV of pairs, two
 line-aligned files (``--data.src de --data.tgt en`` with a folder of ``{train,val,test}.{de,en}``), or
 dialogue transcripts (the Cornell Movie-Dialogs line format), which become (context, reply) pairs.
-Without ``--data`` it trains a chat model on the English ChatterBot corpus that the ``chatterbot-corpus``
-package ships. Data without its own validation and test splits is split, seeded. Figures on the test
-split: BLEU (cased and lowercased) and chrF by sacrebleu, of greedy and beam decoding; ``attention.png``
-shows where the model looked for one test sentence.
+Without ``--data`` it trains a chat model on the English ChatterBot corpus, which rnnkit ships. Data
+without its own validation and test splits is split, seeded. Figures on the test split: BLEU (cased and
+lowercased) and chrF by sacrebleu, of greedy and beam decoding; ``attention.png`` shows where the model
+looked for one test sentence.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from rnnkit.data.buckets import PairedBatches
-from rnnkit.data.pairs import Pair, PairsDataError, detect_format, dialogue_pairs, pair_splits
-from rnnkit.data.text import Codec, CodecConfig, build_codec, codec_from_dict
-from rnnkit.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from rnnkit.tasks.base import Parts
-from rnnkit.train.trainer import TrainConfig
+from rnnkit.data.chatterbot import default_dialogue
+from rnnkit.data.pairs import Pair, PairsDataError, detect_format, pair_splits
+from rnnkit.models.seq2seq import Seq2Seq
+from rnnkit.tasks.base import Parts, Task
+from rnnkit.tasks.seq2seq.config import DecodeConfig, Seq2SeqDataConfig, Seq2SeqRun
+from rnnkit.tasks.seq2seq.preprocess import PairEncoding
 
 log = logging.getLogger(__name__)
-DEFAULT_DATA = "the English ChatterBot dialogue corpus (package chatterbot-corpus)"
-
-
-@dataclass
-class Seq2SeqDataConfig:
-    """Where the pairs are and how text becomes ids.
-
-    ``src``/``tgt`` name the two sides of line-aligned files (``train.de``/``train.en``: "de", "en") or
-    the columns of a TSV ("0", "1"). ``codec`` is fitted per side on the training split, or once on both
-    sides with ``shared_codec``. Sides longer than ``max_length`` tokens keep their first ``max_length``
-    (a warning says how many were cut). ``context_turns`` earlier turns form a chat model's input.
-    Without given splits, ``valid_fraction`` and ``test_fraction`` of the pairs are held out (seeded)."""
-
-    src: str = ""
-    tgt: str = ""
-    format: str = "auto"
-    # 4,000 subwords a side: on Multi30k (29,000 pairs) 4,000 trained faster than 8,000 (3.0 against 3.3
-    # minutes an epoch) and reached 36.4 lowercased BLEU on the validation split against 32.9 (beam 5)
-    codec: CodecConfig = field(default_factory=lambda: CodecConfig(type="bpe", max_vocab=4000))
-    shared_codec: bool = False
-    max_length: int = 100
-    batch_size: int = 64
-    context_turns: int = 2
-    valid_fraction: float = 0.05
-    test_fraction: float = 0.05
-    seed: int = 0
-
-
-@dataclass
-class DecodeConfig:
-    """How outputs are decoded at test and use time: beam search of ``beam`` hypotheses (1: greedy), GNMT's
-    ``length_penalty`` alpha (0.6, Wu et al.'s choice, was also the best of 0.6, 1.0 and 1.5 on Multi30k's
-    validation split), a ban on repeating any ``no_repeat_ngram``-gram (0: none), and outputs of at
-    most ``max_length`` tokens (0: twice the source length plus 10). ``test_beams`` lists the beam sizes
-    the test split is scored with at the end of training (1 = greedy)."""
-
-    beam: int = 5
-    length_penalty: float = 0.6
-    no_repeat_ngram: int = 0
-    max_length: int = 0
-    test_beams: tuple[int, ...] = (1, 5)
-
-    def limit(self, source_length: int) -> int:
-        """The most tokens to decode for a source of ``source_length`` tokens."""
-        return self.max_length or 2 * source_length + 10
-
-
-def _train_defaults() -> TrainConfig:
-    # the moving average of the weights (decay 0.999) decoded 0.3 BLEU above the trained weights on
-    # Multi30k's validation split (36.7 against 36.4, lowercased, beam 5)
-    return TrainConfig(steps=4000, lr=2e-3, schedule="cosine", warmup_steps=100, min_lr_ratio=0.05, eval_every=250,
-                       clip_norm=1.0, metric="nll", metric_mode="min", ema_decay=0.999)
-
-
-@dataclass
-class Seq2SeqRun:
-    data: Seq2SeqDataConfig = field(default_factory=Seq2SeqDataConfig)
-    model: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
-    train: TrainConfig = field(default_factory=_train_defaults)
-    decode: DecodeConfig = field(default_factory=DecodeConfig)
-
-
-# ---- how text becomes ids -------------------------------------------------------------------------------
-class PairEncoding:
-    """The codecs of both sides (one object when shared), the kind of model ("translate" or "chat"), and
-    how a chat context is built. Saved in the checkpoint."""
-
-    def __init__(self, source: Codec, target: Codec, *, kind: str = "translate", max_length: int = 100,
-                 context_turns: int = 2, separator: str = "\n"):
-        for side, codec in (("source", source), ("target", target)):
-            if codec.eos_id is None:
-                raise ValueError(f"the {side} codec has no end token: use a word or bpe codec for seq2seq")
-        self.source, self.target, self.kind = source, target, kind
-        self.max_length, self.context_turns, self.separator = max_length, context_turns, separator
-
-    @property
-    def shared(self) -> bool:
-        return self.source is self.target
-
-    @property
-    def start_id(self) -> int:
-        return self.target.eos_id  # the end token doubles as the decoder's start token
-
-    def encode_source(self, text: str) -> Tensor:
-        return torch.tensor((self.source.encode(text) or [self.source.eos_id])[: self.max_length])
-
-    def context(self, history: list[str]) -> str:
-        """A chat model's input: the last ``context_turns`` turns of ``history``."""
-        return self.separator.join(history[-self.context_turns:])
-
-    def to_dict(self) -> dict:
-        d = {"kind": self.kind, "max_length": self.max_length, "context_turns": self.context_turns,
-             "separator": self.separator, "source": self.source.to_dict()}
-        return d if self.shared else {**d, "target": self.target.to_dict()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> PairEncoding:
-        source = codec_from_dict(d["source"])
-        target = codec_from_dict(d["target"]) if "target" in d else source
-        return cls(source, target, kind=d["kind"], max_length=d["max_length"], context_turns=d["context_turns"],
-                   separator=d["separator"])
-
-    @classmethod
-    def fit(cls, cfg: Seq2SeqRun, train: list[Pair], kind: str) -> PairEncoding:
-        d = cfg.data
-        if d.shared_codec:
-            codec = build_codec(d.codec, (t for p in train for t in (p.source, p.target)))
-            return cls(codec, codec, kind=kind, max_length=d.max_length, context_turns=d.context_turns)
-        source = build_codec(d.codec, (p.source for p in train))
-        target = build_codec(d.codec, (p.target for p in train))
-        return cls(source, target, kind=kind, max_length=d.max_length, context_turns=d.context_turns)
+DEFAULT_DATA = "the English ChatterBot dialogue corpus (shipped with rnnkit)"
 
 
 # ---- the data ---------------------------------------------------------------------------------------------
-def default_dialogue(context_turns: int = 2) -> list[Pair]:
-    """(context, reply) pairs of the English ChatterBot corpus, read from the package's YAML files."""
-    from importlib.resources import files
-
-    import yaml
-
-    root = files("chatterbot_corpus") / "data" / "english"
-    pairs: list[Pair] = []
-    for entry in sorted(root.iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".yml"):
-            continue
-        for k, talk in enumerate(yaml.safe_load(entry.read_text(encoding="utf-8"))["conversations"]):
-            turns = [str(t).strip() for t in talk if str(t).strip()]
-            for source, target in dialogue_pairs([turns], context_turns, "\n"):
-                pairs.append(Pair(source, target, f"{entry.name}:conversation {k + 1}"))
-    return pairs
-
-
 def load_splits(cfg: Seq2SeqRun, data_path: str | None) -> tuple[dict[str, list[Pair]], str]:
     """{"train", "val", "test"} pairs and the kind of model they make ("translate" or "chat")."""
     d = cfg.data
@@ -207,32 +79,39 @@ def batches(enc: PairEncoding, pairs: list[Pair], cfg: Seq2SeqRun, *, shuffle: b
 
 
 # ---- the task ---------------------------------------------------------------------------------------------
-class Seq2SeqTask:
+class Seq2SeqTask(Task):
     name = "seq2seq"
     description = "sequence to sequence: translation, or chat replies to a dialogue's context"
+    default_data = DEFAULT_DATA
     config_class = Seq2SeqRun
+    pipeline = "rnnkit.tasks.seq2seq.pipeline:Seq2SeqPipeline"
+    cli = "rnnkit.tasks.seq2seq.cli"
+    router = "rnnkit.tasks.seq2seq.serve:router"
+    panel = "rnnkit.tasks.seq2seq"
+    quality = "rnnkit.tasks.seq2seq.bench"
 
-    def build(self, cfg: Seq2SeqRun, data_path: str | None, codec: dict | None = None) -> Parts:
-        if codec is not None and data_path is not None:  # rnnkit eval RUN --data FILE: all of it is the test
-            enc = PairEncoding.from_dict(codec)
-            pairs = [p for split in pair_splits(data_path, src=cfg.data.src or None, tgt=cfg.data.tgt or None,
-                                                fmt=cfg.data.format, context_turns=cfg.data.context_turns).values()
-                     for p in split]
-            splits = {"train": pairs, "val": pairs, "test": pairs}
+    def build(self, cfg: Seq2SeqRun, data: str | None, preprocessor: PairEncoding | None = None) -> Parts:
+        if preprocessor is not None and data is not None:  # rnnkit eval RUN --data FILE: all of it is the test
+            d = cfg.data
+            pairs = [p for split in pair_splits(data, src=d.src or None, tgt=d.tgt or None, fmt=d.format,
+                                                context_turns=d.context_turns).values() for p in split]
+            splits, enc = {"train": pairs, "val": pairs, "test": pairs}, preprocessor
         else:
-            splits, kind = load_splits(cfg, data_path)
-            enc = PairEncoding.from_dict(codec) if codec else PairEncoding.fit(cfg, splits["train"], kind)
+            splits, kind = load_splits(cfg, data)
+            enc = preprocessor or PairEncoding.fit(cfg, splits["train"], kind)
         train, valid, test = (batches(enc, splits[s], cfg, shuffle=s == "train") for s in ("train", "val", "test"))
-        model = self.build_model(cfg, enc.to_dict())
         return Parts(
-            model=model, train=train, valid=valid, test=test, codec=enc.to_dict(),
+            model=self.build_model(cfg, enc), train=train, valid=valid, test=test, preprocessor=enc,
             extra_metrics=lambda metrics, m: test_metrics(metrics, m, splits["test"], enc, cfg),
             artifacts=lambda run, m: write_attention(run, m, splits["test"], enc),
         )
 
-    def build_model(self, cfg: Seq2SeqRun, codec: dict | None) -> Seq2Seq:
-        enc = PairEncoding.from_dict(codec)
+    def build_model(self, cfg: Seq2SeqRun, preprocessor: PairEncoding) -> Seq2Seq:
+        enc = preprocessor
         return Seq2Seq(cfg.model, enc.source.vocab_size, enc.target.vocab_size, bos_id=enc.start_id)
+
+    def load_preprocessor(self, data: dict | None) -> PairEncoding:
+        return PairEncoding.from_dict(data)
 
 
 # ---- decoding and scores ------------------------------------------------------------------------------------
@@ -311,4 +190,4 @@ def attention_figure(model: Seq2Seq, enc: PairEncoding, text: str, path: Path, *
     return plot_attention(weights, tokens(enc.source, source), tokens(enc.target, target[:-1]) + ["</s>"], path)
 
 
-SEQ2SEQ = Seq2SeqTask()
+TASK = Seq2SeqTask()
