@@ -144,3 +144,14 @@ def test_bench_exits_1_when_a_target_is_missed(tmp_path, monkeypatch, capsys):
     assert json.loads(report.read_text())["results"] == [{"score": 0.1}]  # the report is still written
     assert main(["bench", "fake", "--score", "0.1", "--quick"]) == 0
     assert main(["bench", "fake", "--model.x=1"]) == 2  # only bench quality takes config overrides
+
+
+def test_bench_quality_refuses_what_does_not_apply(tmp_path, capsys):
+    assert main(["bench", "quality", "lm", "--data", "x.txt", "--no-pretrain"]) == 1
+    assert "--no-pretrain applies to bench quality classify, not lm" in capsys.readouterr().err
+    assert main(["bench", "quality", "seq2seq"]) == 1
+    assert "needs --data" in capsys.readouterr().err
+    (tmp_path / "taken").mkdir()
+    assert main(["bench", "quality", "lm", "--data", "x.txt", "--out", str(tmp_path / "taken")]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["bench", "quality", "seq2seq", "--data", "d", "--src", "de"]) == 2  # --data.src=de, as in train

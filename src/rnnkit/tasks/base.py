@@ -103,12 +103,14 @@ def resolve(ref: str) -> Any:
 
 
 class Task:
-    """The base of every task; a subclass sets the class attributes and implements the three methods.
+    """The base of every task; a subclass sets the class attributes and implements ``build``,
+    ``build_model`` and (when it has a preprocessor) ``load_preprocessor``.
 
     ``name``: the short name in the registry and on the command line. ``default_data``: what trains
     without ``--data`` (data the project makes or an installed package ships), or "" when ``--data`` is
-    needed. ``commands``: the ``rnnkit`` subcommands beyond train/eval/predict that apply ("generate",
-    "chat"); ``kinds``: the flavours of its runs, where it has several (seq2seq: "translate", "chat")."""
+    needed. ``pipeline``, ``cli``, ``router``, ``export``, ``quality``: "module:attribute" references to
+    the optional parts (see the module docstring); ``panel``: the package whose ``static/`` folder holds
+    the page panel. What a trained run can do beyond ``predict`` is its pipeline's ``commands``."""
 
     name: ClassVar[str]
     description: ClassVar[str]

@@ -22,7 +22,7 @@ class TextDataConfig:
     valid_fraction: float = 0.1
     batch_size: int = 32  # B: parallel streams the text is cut into (validation uses at most 16)
     # T: tokens a chunk; the state carries over to the next chunk, gradients stop at its edge
-    bptt: int = 32  # Tiny Shakespeare, 10 minutes: 32 steps beat 64 at equal speed (README, bench quality lm)
+    bptt: int = 32  # Tiny Shakespeare, 10 minutes: 32 steps beat 64 at equal speed (docs/defaults.md, bench quality lm)
     ngram_order: int = 3
     baseline_tokens: int = 5_000_000
     keyboard_words: int = 1000
@@ -30,7 +30,7 @@ class TextDataConfig:
 
 def lm_train_defaults() -> TrainConfig:
     # Adam at 4e-3 with a short warmup and a cosine decay to a tenth: the setting measured best for a
-    # 2x512 character model trained for minutes on two cores (README, "bench quality lm")
+    # 2x512 character model trained for minutes on two cores (docs/defaults.md, "bench quality lm")
     return TrainConfig(steps=4000, lr=4e-3, schedule="cosine", warmup_steps=25, min_lr_ratio=0.1, eval_every=500,
                        clip_norm=1.0)
 
@@ -40,7 +40,7 @@ def _lm_model_defaults() -> LMConfig:
     return LMConfig(embed_size=0, encoder=EncoderConfig(hidden_size=512, num_layers=2, dropout=0.2, forget_bias=0.0))
 
 
-CHAR_EMBED_SIZE = 64  # Tiny Shakespeare, 10 minutes: 1.456 nats/char, against 1.49-1.51 at 512 (README)
+CHAR_EMBED_SIZE = 64  # Tiny Shakespeare, 10 minutes: 1.456 nats/char, against 1.49-1.51 at 512 (docs/defaults.md)
 
 
 def embed_size(cfg: LMRun) -> int:
