@@ -132,12 +132,19 @@ def test_find_documents_by_glob_and_single_file(tree):
         find_documents(str(tree / "nope"))
 
 
-def test_find_documents_names_the_first_bad_file(tree):
+def test_find_documents_skips_files_that_are_not_text_with_a_warning_each(tree, caplog):
     write(tree / "sub" / "blob.dat", b"\x00\x01\x02\x03")
+    write(tree / "sub" / "wide.txt", "hi".encode("utf-16"))
+    found = find_documents(str(tree))
+    assert [p.relative_to(tree).as_posix() for p in found] == ["a.md", "b.txt", "sub/c.txt", "sub/deeper/d.txt"]
+    lines = caplog.text.splitlines()
+    assert any("blob.dat: looks like a binary file" in line for line in lines)
+    assert any("wide.txt: UTF-16 text" in line for line in lines)
+    assert any("skipped 2 of 6 files that are not UTF-8 text" in line for line in lines)
+    with pytest.raises(TextFileError, match=r"\*\.png: none of its 1 file\(s\) is usable.*figure\.png: looks like"):
+        find_documents(str(tree / "*.png"))  # a pattern that names only binaries: nothing usable
     with pytest.raises(TextFileError, match=r"blob\.dat: looks like a binary file"):
-        find_documents(str(tree))
-    with pytest.raises(TextFileError, match=r"figure\.png: looks like a binary file"):
-        find_documents(str(tree / "*.png"))  # a pattern that names binaries gets them checked, not skipped
+        find_documents(str(tree / "sub" / "blob.dat"))  # a file named alone must be text
 
 
 # ---- default corpus -------------------------------------------------------------------------------------

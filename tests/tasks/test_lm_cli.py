@@ -115,3 +115,33 @@ def test_the_embedding_width_follows_the_codec_and_survives_a_reload(tmp_path):
     assert model.embed.weight.shape[1] == 64 and model.config.embed_size == 64
     again = LM.build_model(from_dict(LMRun, to_dict(cfg)), codec)  # as ``load`` rebuilds it
     assert {k: v.shape for k, v in again.state_dict().items()} == {k: v.shape for k, v in model.state_dict().items()}
+
+
+def test_a_glob_and_a_folder_with_a_binary_file_train_through_the_cli(tmp_path, capsys, caplog):
+    books = tmp_path / "books" / "part"
+    books.mkdir(parents=True)
+    for i in range(3):
+        (books / f"b{i}.txt").write_text(TEXT, encoding="utf-8")
+    (books / "cover").write_bytes(bytes(range(256)) * 8)  # binary, with no telling suffix
+    small = [*TINY, "--train.steps=4", "--train.eval_every=4", "--data.keyboard_words=0"]
+    assert main(["train", "lm", "--data", str(tmp_path / "books" / "**" / "*.txt"), "--out", str(tmp_path / "g"),
+                 *small]) == 0
+    assert main(["train", "lm", "--data", str(tmp_path / "books"), "--out", str(tmp_path / "f"), *small]) == 0
+    assert "cover: looks like a binary file" in caplog.text and "skipped 1 of 4 files" in caplog.text
+
+
+def test_bad_corpora_stop_with_one_line_and_write_nothing(tmp_path, capsys):
+    (tmp_path / "tiny.txt").write_text("hello world\n", encoding="utf-8")
+    (tmp_path / "small.txt").write_text(TEXT[:1500], encoding="utf-8")
+    (tmp_path / "bins").mkdir()
+    (tmp_path / "bins" / "a").write_bytes(b"\x00" * 100)
+    cases = [(["--data", str(tmp_path / "tiny.txt")], "too few to split"),
+             (["--data", str(tmp_path / "small.txt"), "--data.codec.type=word", "--data.batch_size=32"],
+              "too few tokens for one batch"),
+             (["--data", str(tmp_path / "small.txt"), "--data.codec.type=word", "--data.codec.max_vocab=0"],
+              "max_vocab"),
+             (["--data", str(tmp_path / "bins")], "none of its 1 file(s) is usable")]
+    for k, (args, fragment) in enumerate(cases):
+        out = tmp_path / f"run{k}"
+        _fails(["train", "lm", *args, "--out", str(out), "--train.progress=false"], capsys, fragment)
+        assert not out.exists()

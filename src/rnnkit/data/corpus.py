@@ -18,11 +18,13 @@ import ast
 import codecs
 import functools
 import glob
+import logging
 import os
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 HEAD = 1 << 16  # check_text_file looks at this many leading bytes
 BOM = codecs.BOM_UTF8
 _TEXT_CONTROLS = frozenset(b"\t\n\r\f")
@@ -118,8 +120,11 @@ def check_text_file(path: str | Path) -> int:
 def find_documents(spec: str) -> list[Path]:
     """The files ``spec`` names, sorted: one file; every file below a folder (recursively, skipping hidden
     files and folders and the suffixes in ``BINARY_SUFFIXES``); or the files a glob pattern matches (``**``
-    spans folders; hidden names match only a pattern that starts with a dot, as in ``glob``). Each one must
-    pass ``check_text_file``; the first that does not raises ``TextFileError`` naming it."""
+    spans folders; hidden names match only a pattern that starts with a dot, as in ``glob``).
+
+    A single file must pass ``check_text_file`` (``TextFileError`` naming it otherwise). Among the files of
+    a folder or a glob, those that do not pass (binary, UTF-16, empty, not UTF-8) are skipped with one
+    warning line each and a count; ``TextFileError`` only when none is usable."""
     root = Path(spec)
     if glob.has_magic(spec):
         paths = [Path(p) for p in glob.glob(spec, recursive=True) if os.path.isfile(p)]
@@ -132,9 +137,28 @@ def find_documents(spec: str) -> list[Path]:
     if not paths:
         raise TextFileError(f"{spec}: no files match")
     paths.sort()
+    if paths == [root]:
+        check_text_file(root)
+        return paths
+    return _usable(spec, paths)
+
+
+def _usable(spec: str, paths: list[Path]) -> list[Path]:
+    """The files of ``paths`` that pass ``check_text_file``; each other one is named in a warning."""
+    kept, problems = [], []
     for p in paths:
-        check_text_file(p)
-    return paths
+        try:
+            check_text_file(p)
+            kept.append(p)
+        except TextFileError as err:
+            problems.append(str(err))
+    if not kept:  # one line: the error says it all
+        raise TextFileError(f"{spec}: none of its {len(paths)} file(s) is usable UTF-8 text (first: {problems[0]})")
+    for problem in problems:
+        log.warning("skipped %s", problem)
+    if problems:
+        log.warning("%s: skipped %d of %d files that are not UTF-8 text", spec, len(problems), len(paths))
+    return kept
 
 
 def _walk(root: Path) -> Iterator[Path]:

@@ -15,7 +15,7 @@ import torch
 
 from rnnkit.autocomplete import NGramScorer, Predictor, keystroke_savings, next_word_accuracy
 from rnnkit.data.corpus import default_corpus, find_documents
-from rnnkit.data.streams import Span, TextStream, encode_spans, file_span, split_valid, text_span
+from rnnkit.data.streams import CACHE_LIMIT, Span, TextStream, encode_spans, file_span, split_valid, text_span
 from rnnkit.data.text import Codec, build_codec, codec_from_dict
 from rnnkit.models.cache import CacheConfig, document_log_probs
 from rnnkit.models.language_model import LanguageModel, top_hits
@@ -48,11 +48,18 @@ class LanguageModelTask(Task):
 
     def build(self, cfg: LMRun, data: str | None, preprocessor: Codec | None = None) -> Parts:
         """Model, streams and n-gram baseline; the codec is fitted on the training split unless given."""
+        source = data or "the embedded corpus"
         train_spans, valid_spans = split_valid(corpus_spans(data), cfg.data.valid_fraction)
+        if not train_spans or not valid_spans:
+            size = sum(s.size for s in train_spans + valid_spans)
+            raise ValueError(f"{source}: {size:,} characters are too few to split into training and validation "
+                             "text (the split falls at line starts); give more text")
         codec = preprocessor or build_codec(cfg.data.codec, _texts(train_spans))
         d = cfg.data
         train = TextStream(train_spans, codec, batch_size=d.batch_size, bptt=d.bptt)
         valid = TextStream(valid_spans, codec, batch_size=min(d.batch_size, 16), bptt=d.bptt)
+        for name, stream in (("training", train), ("validation", valid)):
+            check_stream(stream, f"{source}: the {name} split")
         return Parts(
             model=self.build_model(cfg, codec),
             train=train,
@@ -88,6 +95,18 @@ class LanguageModelTask(Task):
     def baseline(self, codec: Codec, train: list[Span], valid: TextStream, d: TextDataConfig) -> dict[str, float]:
         ngram = fit_ngram(codec, train, d)
         return self.metrics(score_ngram(ngram, codec, valid.spans), Predictor(NGramScorer(ngram), codec), valid, d)
+
+
+def check_stream(stream: TextStream, what: str) -> None:
+    """ValueError naming ``what`` when a stream held in memory has fewer tokens than one batch of its rows
+    needs: found now, before anything is written, not at the first update."""
+    if stream.size > CACHE_LIMIT:
+        return  # streamed lazily: a corpus this large fills any batch
+    try:
+        stream.batches(0).__next__()
+    except (ValueError, StopIteration):
+        raise ValueError(f"{what} holds too few tokens for one batch of {stream.batch_size} rows of at least 2 tokens "
+                         "(data.batch_size); give more text or a smaller batch") from None
 
 
 def _texts(spans: list[Span]):
