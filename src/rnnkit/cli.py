@@ -234,7 +234,7 @@ def train(args: argparse.Namespace) -> int:
     overrides = [*args.overrides, *([f"init.from_run={args.init_from}"] if args.init_from else [])]
     cfg = run.make_config(args.task, config_file=args.config, overrides=overrides)
     result = run.train(args.task, cfg, out=args.out or f"runs/{args.task}", data=args.data,
-                       resume=args.resume, overwrite=args.overwrite)
+                       resume=args.resume, overwrite=args.overwrite, say=print)
     if result.stopped:
         print(result.stopped)
     _print_metrics("test", result.test, result.baseline, result.baseline_name)

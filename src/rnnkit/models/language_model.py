@@ -8,6 +8,7 @@ one token, so a keyboard's suggestions cost one step per typed token, never a re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +17,7 @@ from rnnkit.batch import IGNORE, Batch
 from rnnkit.models.base import Output
 from rnnkit.models.cache import CacheConfig
 from rnnkit.models.encoder import EncoderConfig, build_encoder
+from rnnkit.models.softmax import build_head, choose_output
 from rnnkit.nn.dropout import LockedDropout, weight_drop
 from rnnkit.state import State
 
@@ -31,7 +33,9 @@ class LMConfig:
     ``embed_dropout`` drops whole words from the embedding matrix (sec. 4.3), ``input_dropout`` and
     ``output_dropout`` are locked (one mask a sequence) on the encoder's input and output, and
     ``weight_drop`` is DropConnect on every hidden-to-hidden matrix (sec. 2). ``cache`` adds a continuous
-    cache at use time (not in training): recent words of the same text become more likely.
+    cache at use time (not in training): recent words of the same text become more likely. ``output`` is
+    the output layer: "softmax" (exact), "adaptive" (Grave et al. 2017, ``rnnkit.models.softmax``; clusters
+    at ``cutoffs``, empty for the default) or "auto" (adaptive from 10,000 ids on, unless tied).
     """
 
     embed_size: int = 0
@@ -42,6 +46,8 @@ class LMConfig:
     output_dropout: float = 0.0
     weight_drop: float = 0.0
     cache: CacheConfig = field(default_factory=CacheConfig)
+    output: Literal["auto", "softmax", "adaptive"] = "auto"  # the output layer; auto: adaptive for large vocabularies
+    cutoffs: tuple[int, ...] = ()  # adaptive softmax cluster boundaries (ids); empty: 2,000, 10,000, 50,000 as fit
 
 
 class LanguageModel(nn.Module):
@@ -68,7 +74,9 @@ class LanguageModel(nn.Module):
         width = self.encoder.output_size
         needs_proj = config.tie_weights and width != embed_size
         self.proj = nn.Linear(width, embed_size) if needs_proj else None
-        self.head = nn.Linear(embed_size if needs_proj else width, vocab_size)
+        self.output = choose_output(config.output, vocab_size, tied=config.tie_weights, cutoffs=config.cutoffs)
+        self.head = build_head(embed_size if needs_proj else width, vocab_size, output=self.output,
+                               cutoffs=config.cutoffs)
         if config.tie_weights:
             self.head.weight = self.embed.weight  # (V, E): one matrix reads and writes words
             # a shared matrix also makes the logits: start it small (AWD-LSTM's U(-0.1, 0.1)), not N(0, 1)
@@ -96,10 +104,16 @@ class LanguageModel(nn.Module):
         return self.head(y), state
 
     def forward(self, batch: Batch, state: State | None = None) -> Output:
-        logits, state = self.logits(batch.inputs, state)
-        flat, targets = logits.reshape(-1, self.vocab_size), batch.targets.reshape(-1)
-        loss = nn.functional.cross_entropy(flat, targets, ignore_index=IGNORE)
+        y, state = self.features(batch.inputs, state)
+        targets = batch.targets.reshape(-1)
         scored = targets != IGNORE
+        if self.output == "adaptive" and self.training:
+            # only the head and the clusters the targets fall in: the point of the adaptive softmax
+            loss = self.head.loss(y.reshape(-1, y.shape[-1])[scored], targets[scored])
+            return Output(loss=loss, state=state, weight=float(scored.sum()))
+        logits = self.head(y)
+        flat = logits.reshape(-1, self.vocab_size)
+        loss = nn.functional.cross_entropy(flat, targets, ignore_index=IGNORE)  # log-probs pass through as they are
         metrics = {} if self.training else top_hits(flat[scored], targets[scored], self.never_suggest)
         return Output(loss=loss, logits=logits, state=state, weight=float(scored.sum()), metrics=metrics)
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -47,7 +47,9 @@ class Parts:
 
     ``preprocessor`` is the fitted (or given) preprocessor. ``baseline`` holds the metrics of a reference
     method on the same split (an input-blind guess, an n-gram model), or a function computing them when
-    asked; ``baseline_name`` says what it is. ``extra_metrics(metrics, model)`` derives further figures from
+    asked; ``baseline_name`` says what it is. ``notes`` are lines saying what the task chose where the
+    config left it open (a vocabulary cap, an output layer), printed before training.
+    ``extra_metrics(metrics, model)`` derives further figures from
     the trainer's metrics and the model (perplexity from a loss, next-word accuracy). ``artifacts(run_dir,
     model)`` writes figures of the test split beside a run (a confusion matrix) and returns their paths.
     """
@@ -61,6 +63,7 @@ class Parts:
     baseline_name: str = "input-blind baseline"
     extra_metrics: Callable[[dict[str, float], nn.Module], dict[str, float]] | None = None
     artifacts: Callable[[Path, nn.Module], list[Path]] | None = None
+    notes: list[str] = field(default_factory=list)  # choices made for the user (a vocabulary cap), to print
 
     def baseline_metrics(self) -> dict[str, float] | None:
         if callable(self.baseline):

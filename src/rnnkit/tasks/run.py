@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +65,7 @@ def train_run(
     overwrite: bool = False,
     minutes: float | None = None,
     validate: bool = True,
+    say: Callable[[str], None] = lambda _: None,
 ) -> TrainedRun:
     """Train ``task_name`` with ``cfg`` on ``data`` (None: the task's embedded default).
 
@@ -72,7 +73,7 @@ def train_run(
     ``resume`` and ``overwrite``); without it nothing is written. ``minutes``: train to that wall-clock
     budget, the number of updates set from the measured speed so the schedule ends with it (see
     ``rnnkit.train.budget``); otherwise ``cfg.train.steps`` updates. ``validate=False`` trains without the
-    validation split (no evaluations, no ``best``)."""
+    validation split (no evaluations, no ``best``). ``say`` receives the task's notes on the choices it made."""
     import time
 
     from rnnkit.train.budget import fit_for
@@ -80,6 +81,8 @@ def train_run(
     task = registry.task(task_name)
     torch.manual_seed(cfg.train.seed)  # the model's initial weights repeat with the seed
     parts = task.build(cfg, data)
+    for note in parts.notes:
+        say(note)
     prep = parts.preprocessor.to_dict() if parts.preprocessor is not None else None
     meta = ckpt.RunMeta(task=task_name, config=to_dict(cfg), preprocessor=prep, data=data)
     run = RunDir(out, task=task_name, config=meta.config, resume=resume, overwrite=overwrite) if out else None
@@ -116,10 +119,11 @@ def train(
     data: str | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    say: Callable[[str], None] = lambda _: None,
 ) -> TrainResult:
     """Train ``task_name`` with ``cfg`` into the run directory ``out``; continue it with ``resume``. The test
     figures of the best validation checkpoint, beside the task's baseline, go to ``out/metrics.json``."""
-    trained = train_run(task_name, cfg, data=data, out=out, resume=resume, overwrite=overwrite)
+    trained = train_run(task_name, cfg, data=data, out=out, resume=resume, overwrite=overwrite, say=say)
     run, parts = trained.run, trained.parts
     history = run.read_metrics()
     plot_history(history, run.path / "loss.png", clip_norm=cfg.train.clip_norm)

@@ -16,7 +16,7 @@ import torch
 from rnnkit.autocomplete import NGramScorer, Predictor, keystroke_savings, next_word_accuracy
 from rnnkit.data.corpus import default_corpus, find_documents
 from rnnkit.data.streams import CACHE_LIMIT, Span, TextStream, encode_spans, file_span, split_valid, text_span
-from rnnkit.data.text import Codec, build_codec, codec_from_dict
+from rnnkit.data.text import Codec, CodecConfig, build_codec, codec_from_dict
 from rnnkit.models.cache import CacheConfig, document_log_probs
 from rnnkit.models.language_model import LanguageModel, top_hits
 from rnnkit.models.ngram import KneserNey
@@ -24,6 +24,8 @@ from rnnkit.tasks.base import Parts, Task
 from rnnkit.tasks.lm.config import LMRun, TextDataConfig, embed_size
 
 CACHE_SEGMENT = 2048  # tokens read at a time when scoring with the cache
+WORDS_PER_ID = 50  # an automatic word vocabulary: one id per this many running words of training text
+MIN_VOCAB, MAX_AUTO_VOCAB = 2_000, 30_000
 DEFAULT_DATA = "Python's documentation topics and standard-library docstrings"
 
 
@@ -54,14 +56,22 @@ class LanguageModelTask(Task):
             size = sum(s.size for s in train_spans + valid_spans)
             raise ValueError(f"{source}: {size:,} characters are too few to split into training and validation "
                              "text (the split falls at line starts); give more text")
-        codec = preprocessor or build_codec(cfg.data.codec, _texts(train_spans))
+        notes: list[str] = []
+        if preprocessor is None:
+            codec_cfg = vocabulary_cap(cfg.data.codec, train_spans, notes)
+            codec = build_codec(codec_cfg, _texts(train_spans))
+        else:
+            codec = preprocessor
         d = cfg.data
         train = TextStream(train_spans, codec, batch_size=d.batch_size, bptt=d.bptt)
         valid = TextStream(valid_spans, codec, batch_size=min(d.batch_size, 16), bptt=d.bptt)
         for name, stream in (("training", train), ("validation", valid)):
             check_stream(stream, f"{source}: the {name} split")
+        model = self.build_model(cfg, codec)
+        notes.append(output_note(model))
         return Parts(
-            model=self.build_model(cfg, codec),
+            model=model,
+            notes=notes,
             train=train,
             valid=valid,
             test=valid,
@@ -95,6 +105,29 @@ class LanguageModelTask(Task):
     def baseline(self, codec: Codec, train: list[Span], valid: TextStream, d: TextDataConfig) -> dict[str, float]:
         ngram = fit_ngram(codec, train, d)
         return self.metrics(score_ngram(ngram, codec, valid.spans), Predictor(NGramScorer(ngram), codec), valid, d)
+
+
+def vocabulary_cap(codec: CodecConfig, train: list[Span], notes: list[str]) -> CodecConfig:
+    """``codec`` with a vocabulary cap chosen from the corpus when a word codec has none: about one id per
+    ``WORDS_PER_ID`` running words of the training split, between ``MIN_VOCAB`` and ``MAX_AUTO_VOCAB``. A
+    word seen once or twice teaches a model almost nothing and costs a row of the embedding and softmax;
+    a smaller table trains faster per minute on a CPU. The choice is added to ``notes``."""
+    if codec.type != "word" or codec.max_vocab is not None:
+        return codec
+    words = sum(len(piece.split()) for piece in _texts(train))
+    cap = min(max(words // WORDS_PER_ID, MIN_VOCAB), MAX_AUTO_VOCAB)
+    notes.append(f"vocabulary: at most {cap:,} words, chosen for {words:,} training words (one id per "
+                 f"{WORDS_PER_ID} words, {MIN_VOCAB:,} to {MAX_AUTO_VOCAB:,}); set data.codec.max_vocab to choose")
+    return replace(codec, max_vocab=cap)
+
+
+def output_note(model: LanguageModel) -> str:
+    """One line naming the output layer the model got, and why."""
+    v = model.vocab_size
+    if model.output == "adaptive":
+        cutoffs = ", ".join(f"{c:,}" for c in model.head.adaptive.cutoffs[:-1])
+        return f"output layer: adaptive softmax over {v:,} ids (clusters from {cutoffs}; model.output to choose)"
+    return f"output layer: exact softmax over {v:,} ids (model.output=adaptive for a large vocabulary)"
 
 
 def check_stream(stream: TextStream, what: str) -> None:
