@@ -29,3 +29,15 @@ def test_the_rendered_verdict_says_fail_below_the_bag_of_words():
     console.print(table)
     text = console.export_text()
     assert ">= 0.78 and > bag of words (fail)" in text and "0.7946" in text and "majority class" in text
+
+
+def test_the_lm_verdicts_follow_the_codec():
+    from rnnkit.tasks.lm.bench import missed
+
+    chars = {"name": "rnnkit lm", "valid": {"loss": 1.45}, "target_nats_per_char": 1.5}
+    assert missed(chars) is None and "above the target" in missed({**chars, "valid": {"loss": 1.6}})
+    words = {"name": "rnnkit lm", "target_perplexity_ratio": 0.85, "valid": {"perplexity": 80.0, "top3": 0.40},
+             "baseline": {"perplexity": 100.0, "top3": 0.38}}
+    assert missed(words) is None
+    assert "0.90x" in missed({**words, "valid": {"perplexity": 90.0, "top3": 0.40}})
+    assert missed({**words, "valid": {"perplexity": 80.0, "top3": 0.37}}) is not None  # top-3 must be higher too

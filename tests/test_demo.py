@@ -10,8 +10,11 @@ def test_demo_trains_scores_and_reports(tmp_path):
     cfg.model.encoder.hidden_size, cfg.model.embed_size = 32, 16
     cfg.data.codec.max_vocab = 500
     cfg.data.batch_size, cfg.data.bptt = 8, 16
+    cfg.train.steps, cfg.train.eval_every = 20, 10
     lines = []
-    result = run_demo(tmp_path / "demo", minutes=0.05, cfg=cfg, eval_words=150, say=lines.append)
+    result = run_demo(tmp_path / "demo", cfg=cfg, eval_words=150, say=lines.append)
+    assert result.stopped == "" and result.history[-1]["step"] == 20  # a budget of updates, not of time
+    assert result.verdict().startswith("verdict: the LSTM") and "against" in result.verdict()
     assert any("documents" in line for line in lines)
     for scores in (result.metrics, result.baseline):
         for name in ("loss", "perplexity", "next_word_top1", "next_word_top3", "keystroke_savings"):
@@ -25,3 +28,16 @@ def test_demo_trains_scores_and_reports(tmp_path):
     assert "Kneser-Ney" in html and "data:image/png;base64," in html
     pipeline = from_checkpoint(result.run)  # the saved run loads without the corpus
     assert len(pipeline.complete("the default ", k=2)) == 2
+
+
+def test_the_verdict_needs_both_perplexity_and_top3():
+    from dataclasses import replace
+
+    from rnnkit.demo import DemoResult
+
+    base = DemoResult(None, {"perplexity": 90.0, "next_word_top3": 0.35}, {"perplexity": 100.0,
+                      "next_word_top3": 0.30}, {}, {}, None)
+    assert base.wins and "beats" in base.verdict()
+    worse = replace(base, metrics={"perplexity": 110.0, "next_word_top3": 0.35})
+    assert not worse.wins and "does NOT beat" in worse.verdict()
+    assert not replace(base, metrics={"perplexity": 90.0, "next_word_top3": 0.29}).wins
