@@ -87,3 +87,15 @@ def test_a_word_codec_without_a_cap_gets_one_from_the_corpus_and_says_so(tmp_pat
     cfg.data.codec.max_vocab = 3_000
     parts = TASK.build(cfg, str(tmp_path / "c.txt"))
     assert parts.preprocessor.vocab_size == 3_000 and len(parts.notes) == 1  # the user's cap, no note
+
+
+def test_a_word_codec_gets_the_word_model_unless_the_model_is_set():
+    from rnnkit.tasks.lm.config import word_model_defaults
+    from rnnkit.tasks.run import make_config
+
+    assert make_config("lm").model.encoder.num_layers == 2  # characters: 2x512
+    words = make_config("lm", overrides=["data.codec.type=word"])
+    assert words.model == word_model_defaults() and words.model.tie_weights
+    mine = make_config("lm", overrides=["data.codec.type=word", "model.encoder.hidden_size=300"])
+    assert mine.model.encoder.hidden_size == 300 and mine.model.encoder.num_layers == 2  # the user's, kept
+    assert make_config("lm", overrides=["data.codec.type=bpe"]).model == word_model_defaults()

@@ -135,6 +135,11 @@ class Task:
         """The model of ``cfg`` for inputs prepared by ``preprocessor``, freshly initialised."""
         raise NotImplementedError
 
+    def resolve(self, cfg: Any) -> Any:
+        """``cfg`` with what it leaves to the task filled in (a word model's size, say): the config a run
+        is saved and rebuilt with. Called on every run config before training; the default keeps it."""
+        return cfg
+
     def load_preprocessor(self, data: dict | None) -> Any:
         """The preprocessor saved as ``data`` (its ``to_dict()``); None for tasks that have none."""
         return None

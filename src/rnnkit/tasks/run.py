@@ -35,7 +35,7 @@ def make_config(task_name: str, *, config_file: str | None = None, overrides: Se
     """The run config of ``task_name``: its defaults, then the TOML file, then ``key=value`` overrides."""
     task = registry.task(task_name)
     cfg = load_toml(task.config_class, config_file) if config_file else task.config_class()
-    return apply_overrides(cfg, overrides)
+    return task.resolve(apply_overrides(cfg, overrides))
 
 
 @dataclass
@@ -79,6 +79,7 @@ def train_run(
     from rnnkit.train.budget import fit_for
 
     task = registry.task(task_name)
+    cfg = task.resolve(cfg)
     torch.manual_seed(cfg.train.seed)  # the model's initial weights repeat with the seed
     parts = task.build(cfg, data)
     for note in parts.notes:
@@ -97,7 +98,7 @@ def train_run(
     else:
         trainer.fit()
         trainer.finish()
-    return TrainedRun(task, cfg, parts, trainer, run, time.perf_counter() - started, data)
+    return TrainedRun(task, cfg, parts, trainer, run, time.perf_counter() - started, data)  # cfg as resolved
 
 
 @dataclass
@@ -124,7 +125,7 @@ def train(
     """Train ``task_name`` with ``cfg`` into the run directory ``out``; continue it with ``resume``. The test
     figures of the best validation checkpoint, beside the task's baseline, go to ``out/metrics.json``."""
     trained = train_run(task_name, cfg, data=data, out=out, resume=resume, overwrite=overwrite, say=say)
-    run, parts = trained.run, trained.parts
+    run, parts, cfg = trained.run, trained.parts, trained.config
     history = run.read_metrics()
     plot_history(history, run.path / "loss.png", clip_norm=cfg.train.clip_norm)
     if ckpt.exists(run.best):  # the test figures are the best validation checkpoint's, as rnnkit eval gives them

@@ -31,6 +31,7 @@ def lm_config(config):
     """The ``lm`` defaults for character-level modelling, with the user's overrides on top."""
     from rnnkit.config import apply_overrides
     from rnnkit.tasks.lm import LMRun
+    from rnnkit.tasks.lm.config import resolve
 
     cfg = LMRun()
     cfg.data.keyboard_words = 0  # the figures are the loss and top-3; suggestions are the demo's business
@@ -43,7 +44,7 @@ def lm_config(config):
     if not any(o.lstrip("-").startswith("data.ngram_order") for o in config.overrides):
         # the fair n-gram for characters looks further back than a trigram; for words a trigram is the classic
         cfg.data.ngram_order = 5 if cfg.data.codec.type == "char" else 3
-    return cfg
+    return resolve(cfg)  # a word codec gets the word model unless the overrides set one
 
 
 def results(config, advance: Callable[[str], None]) -> list[dict]:

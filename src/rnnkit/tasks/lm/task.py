@@ -21,7 +21,7 @@ from rnnkit.models.cache import CacheConfig, document_log_probs
 from rnnkit.models.language_model import LanguageModel, top_hits
 from rnnkit.models.ngram import KneserNey
 from rnnkit.tasks.base import Parts, Task
-from rnnkit.tasks.lm.config import LMRun, TextDataConfig, embed_size
+from rnnkit.tasks.lm.config import LMRun, TextDataConfig, embed_size, resolve
 
 CACHE_SEGMENT = 2048  # tokens read at a time when scoring with the cache
 WORDS_PER_ID = 50  # an automatic word vocabulary: one id per this many running words of training text
@@ -85,6 +85,9 @@ class LanguageModelTask(Task):
         unk = () if preprocessor.unk_id is None else (preprocessor.unk_id,)
         model_cfg = replace(cfg.model, embed_size=embed_size(cfg))
         return LanguageModel(model_cfg, preprocessor.vocab_size, never_suggest=unk)
+
+    def resolve(self, cfg: LMRun) -> LMRun:
+        return resolve(cfg)
 
     def load_preprocessor(self, data: dict | None) -> Codec:
         return codec_from_dict(data)
