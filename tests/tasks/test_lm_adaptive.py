@@ -83,7 +83,7 @@ def test_a_word_codec_without_a_cap_gets_one_from_the_corpus_and_says_so(tmp_pat
     cfg.model.encoder.hidden_size, cfg.model.encoder.num_layers = 8, 1
     parts = TASK.build(cfg, str(tmp_path / "c.txt"))
     assert parts.preprocessor.vocab_size == MIN_VOCAB  # 18,000 training words: the floor of 2,000
-    assert parts.notes[0].startswith("vocabulary: at most 2,000 words") and "output layer: exact" in parts.notes[1]
+    assert parts.notes[0].startswith("vocabulary: at most 2,000 words") and "output layer: exact" in parts.notes[-1]
     cfg.data.codec.max_vocab = 3_000
     parts = TASK.build(cfg, str(tmp_path / "c.txt"))
     assert parts.preprocessor.vocab_size == 3_000 and len(parts.notes) == 1  # the user's cap, no note

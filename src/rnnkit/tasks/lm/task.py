@@ -21,7 +21,7 @@ from rnnkit.models.cache import CacheConfig, document_log_probs
 from rnnkit.models.language_model import LanguageModel, top_hits
 from rnnkit.models.ngram import KneserNey
 from rnnkit.tasks.base import Parts, Task
-from rnnkit.tasks.lm.config import LMRun, TextDataConfig, embed_size, resolve
+from rnnkit.tasks.lm.config import LMRun, TextDataConfig, embed_size, resolve, word_model_defaults
 
 CACHE_SEGMENT = 2048  # tokens read at a time when scoring with the cache
 WORDS_PER_ID = 50  # an automatic word vocabulary: one id per this many running words of training text
@@ -68,6 +68,9 @@ class LanguageModelTask(Task):
         for name, stream in (("training", train), ("validation", valid)):
             check_stream(stream, f"{source}: the {name} split")
         model = self.build_model(cfg, codec)
+        if cfg.data.codec.type != "char" and cfg.model == word_model_defaults():
+            notes.append("model: the word model, one 256-unit LSTM layer with a tied 128-wide embedding and "
+                         "AWD-LSTM's dropouts (set model.* to choose another)")
         notes.append(output_note(model))
         return Parts(
             model=model,
