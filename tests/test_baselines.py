@@ -7,7 +7,7 @@ import pytest
 
 from rnnkit.baselines import bow_baseline, majority_baseline, summary_baseline, summary_features
 
-SENTIMENT = Path("/work/shared/data/sentiment")
+SENTIMENT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sentiment"  # ../shared beside the repo
 
 
 def test_majority_scores_the_majority_share_of_the_test_labels():

@@ -14,6 +14,7 @@ from rnnkit.config import apply_overrides
 from rnnkit.tasks import run as runner
 
 TEXT = "the cat sat on the mat. the dog sat on the log. a cat ate the fish. the car is red.\n" * 50
+BASE = "/v1/lm"  # the routes of the lm task, which serves completions and sessions
 LM = ["data.codec.type=word", "model.embed_size=8", "model.encoder.hidden_size=16", "model.encoder.num_layers=1",
       "train.steps=5", "train.eval_every=5", "train.warmup_steps=0", "train.progress=false",
       "data.batch_size=4", "data.bptt=8", "data.keyboard_words=0"]
@@ -70,7 +71,7 @@ def test_the_client_reads_answers_on_one_kept_alive_connection(port):
 
 
 def test_a_level_stops_at_the_request_bound_and_checks_every_answer(port):
-    stats = level(port, serve.make_clients("complete", 4, bodies(serve.prefixes(16))), requests=37)
+    stats = level(port, serve.make_clients("complete", 4, bodies(serve.prefixes(16)), BASE), requests=37)
     summary = stats.summary()
     assert summary["requests"] == 37 and len(stats.latencies) == 37 and summary["errors"] == 0
     assert 0 < summary["p50_ms"] <= summary["p99_ms"] <= summary["max_ms"]
@@ -78,28 +79,28 @@ def test_a_level_stops_at_the_request_bound_and_checks_every_answer(port):
 
 
 def test_a_level_stops_at_the_time_bound(port):
-    stats = level(port, serve.make_clients("complete", 2, bodies(["the "])), seconds=0.4)
+    stats = level(port, serve.make_clients("complete", 2, bodies(["the "]), BASE), seconds=0.4)
     assert 0 < stats.requests < 10**6 and stats.errors == 0
     assert 0.4 <= stats.seconds < 1.5  # the last requests in flight end soon after the deadline
 
 
 def test_refused_requests_count_as_errors(port):
     broken = [b'{"text": "the", "k": ', json.dumps({"text": "the", "k": 0}).encode(), bodies(["the "])[0]]
-    stats = level(port, [serve.CompleteClient(broken, start=0, step=1)], requests=9)
+    stats = level(port, [serve.CompleteClient(broken, start=0, step=1, base=BASE)], requests=9)
     assert stats.requests == 9 and stats.errors == 6 and len(stats.latencies) == 3
     assert "status 400" in stats.first_error and "/v1/lm/complete" in stats.first_error
 
 
 def test_typing_sessions_keep_the_text_typed_with_backspaces(port, monkeypatch):
     monkeypatch.setattr(serve, "SESSION_CHARS", 30)  # several sessions per client
-    clients = [serve.SessionClient(i, backspace=0.3) for i in range(3)]
+    clients = [serve.SessionClient(i, base=BASE, backspace=0.3) for i in range(3)]
     stats = level(port, clients, requests=150)
     assert stats.requests == 150 and stats.errors == 0, stats.first_error
     assert all(c.sid is not None and 0 < len(c.text) <= 31 for c in clients)
 
 
 def test_a_session_out_of_step_is_an_error():
-    client = serve.SessionClient(0)
+    client = serve.SessionClient(0, base=BASE)
     client.sid, client.text = "abc", "the c"
     body = json.dumps({"text": "the ca", "suggestions": []}).encode()
     with pytest.raises(ValueError, match="text is 'the ca', typed 'the c'"):
@@ -121,7 +122,7 @@ def test_broken_connections_count_as_errors_and_are_reopened():
     async def go():
         server = await asyncio.start_server(handle, HOST, 0)
         async with server:
-            client = serve.CompleteClient([b""], start=0, step=1)
+            client = serve.CompleteClient([b""], start=0, step=1, base=BASE)
             return await run_level(HOST, server.sockets[0].getsockname()[1], [client], seconds=5, requests=6)
 
     stats = asyncio.run(go())
@@ -198,7 +199,7 @@ def test_a_missing_run_is_one_line(tmp_path, monkeypatch, capsys):
     (tmp_path / "cls").mkdir()
     (tmp_path / "cls" / "run.json").write_text('{"task": "classify"}')
     assert main(["bench", "serve", "--run", "cls"]) == 1
-    assert "bench serve needs a language model (lm) run" in capsys.readouterr().err
+    assert "'classify' run, whose task serves no completions and typing sessions" in capsys.readouterr().err
 
 
 def test_a_server_that_cannot_start_is_one_line(tmp_path):

@@ -16,12 +16,9 @@ from pathlib import Path
 
 from rnnkit import cli_use
 from rnnkit.checkpoint import CheckpointError
+from rnnkit.cli_use import UsageError
 from rnnkit.config import ConfigError
 from rnnkit.train.trainer import TrainingDiverged
-
-
-class UsageError(Exception):
-    """A mistake on the command line or in what it points to; printed as one line, exit status 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,106 +62,6 @@ def demo(args: argparse.Namespace) -> int:
               "demo expects, and the model is weaker for it")
     print(result.verdict())
     return 0 if result.wins else 1
-
-
-# ---- predict / generate ------------------------------------------------------------------------------
-def predict_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="a run directory written by rnnkit train")
-    parser.add_argument("text", nargs="+", metavar="INPUT",
-                        help="the input (several words are joined by spaces); - reads inputs from standard input, "
-                             "one per line")
-    for option, owners in task_options().items():
-        kind = {"action": "store_true"} if option.kind is bool else {"type": option.kind, "metavar": option.metavar}
-        names = [option.short, option.flag] if option.short else [option.flag]
-        parser.add_argument(*names, dest=option.dest, help=f"{', '.join(owners)}: {option.help}", **kind)
-
-
-def task_options() -> dict:
-    """Every task's ``rnnkit predict`` options, each with the tasks that take it. A flag two tasks declare
-    must mean the same in both."""
-    from rnnkit import registry
-
-    found: dict = {}
-    for task in registry.tasks():
-        for option in getattr(task.part("cli"), "OPTIONS", []):
-            same = [o for o in found if o.flag == option.flag]
-            if same and same[0] != option:
-                raise RuntimeError(f"tasks declare {option.flag} with different meanings")
-            found.setdefault(same[0] if same else option, []).append(task.name)
-    return found
-
-
-def predict(args: argparse.Namespace) -> int:
-    from rnnkit import registry
-    from rnnkit.pipeline import from_checkpoint
-
-    pipeline = from_checkpoint(args.run)
-    shows = registry.task(pipeline.task).part("cli")
-    own = {o.dest for o in getattr(shows, "OPTIONS", [])}
-    given = {o.dest: getattr(args, o.dest) for o in task_options()}
-    for option in task_options():
-        if option.dest not in own and given[option.dest] not in (None, False):
-            raise UsageError(f"rnnkit predict: {option.flag} does not apply to {args.run}, a {pipeline.task} run")
-    if shows is None:
-        raise UsageError(f"rnnkit predict: {args.run} is a {pipeline.task} run, which makes no predictions")
-    options = {dest: value for dest, value in given.items() if dest in own}
-    inputs = _inputs(args.text)
-    for text in inputs:
-        if len(inputs) > 1:
-            print(f"== {text}")  # several inputs: each answer under its input
-        for piece in shows.render(pipeline, text, options):
-            print(piece, end="", flush=True)
-    return 0
-
-
-def _inputs(words: list[str]) -> list[str]:
-    """The inputs of ``rnnkit predict``: the words joined, or with ``-`` the non-empty lines of stdin."""
-    if words != ["-"]:
-        return [" ".join(words)]
-    lines = [line.rstrip("\r\n") for line in sys.stdin]
-    inputs = [line for line in lines if line.strip()]
-    if not inputs:
-        raise UsageError("rnnkit predict: standard input held no input (one per line)")
-    return inputs
-
-
-def generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="a run directory of a task that generates (lm)")
-    parser.add_argument("--prime", default="", help="the text to continue (default: a document start)")
-    parser.add_argument("--length", type=int, help="tokens to generate (default: the task's, 200 for lm)")
-    parser.add_argument("--temperature", type=float,
-                        help="0 is greedy; higher is more varied (default: the task's, 0.8 for lm)")
-    parser.add_argument("--top-k", type=int, help="sample only from the k most probable tokens")
-    parser.add_argument("--top-p", type=float, help="sample from the smallest set holding this probability")
-    parser.add_argument("--seed", type=int, help="the same seed gives the same text")
-    parser.add_argument("--out", metavar="FILE", help="also write the text to FILE (never overwritten without "
-                                                     "--overwrite)")
-    parser.add_argument("--overwrite", action="store_true", help="replace FILE of --out if it exists")
-
-
-def generate(args: argparse.Namespace) -> int:
-    from rnnkit.files import write_atomic
-    from rnnkit.pipeline import from_checkpoint
-
-    if args.out and Path(args.out).exists() and not args.overwrite:
-        raise UsageError(f"{args.out}: already exists; choose another --out or pass --overwrite")
-    pipeline = from_checkpoint(args.run)
-    if "generate" not in pipeline.commands:
-        raise UsageError(f"rnnkit generate: {args.run} is a {pipeline.task} run, which does not generate text")
-    d = pipeline.defaults
-    length = d["length"] if args.length is None else args.length
-    temperature = d["temperature"] if args.temperature is None else args.temperature
-    pieces = [args.prime]
-    print(args.prime, end="", flush=True)
-    for piece in pipeline.generate(args.prime, length=length, temperature=temperature, top_k=args.top_k,
-                                   top_p=args.top_p, seed=args.seed):
-        print(piece, end="", flush=True)
-        pieces.append(piece)
-    print()
-    if args.out:
-        written = write_atomic(args.out, "".join(pieces) + "\n", overwrite=args.overwrite)
-        print(f"wrote {written}", file=sys.stderr)  # stdout holds the text alone
-    return 0
 
 
 # ---- bench -------------------------------------------------------------------------------------------
@@ -356,8 +253,10 @@ COMMANDS: dict[str, Command] = {
     "demo": (demo_arguments, demo, "train the next-word predictor on the embedded default and show it"),
     "train": (train_arguments, train, "train a task into a run directory (--a.b=c or --set a.b=c overrides)"),
     "eval": (eval_arguments, evaluate, "test metrics of a trained run beside the task's baseline"),
-    "predict": (predict_arguments, predict, "a trained run's answer: next words, a label (--explain), a translation"),
-    "generate": (generate_arguments, generate, "sample text from a language model (temperature, top-k, top-p)"),
+    "predict": (cli_use.predict_arguments, cli_use.predict,
+                "a trained run's answer: next words, a label (--explain), a translation"),
+    "generate": (cli_use.generate_arguments, cli_use.generate,
+                 "sample text from a language model (temperature, top-k, top-p)"),
     "chat": (cli_use.chat_arguments, cli_use.chat, "talk with a dialogue model in the terminal"),
     "serve": (cli_use.serve_arguments, cli_use.serve, "serve runs over HTTP with a web page (127.0.0.1 unless --host)"),
     "export": (cli_use.export_arguments, cli_use.export, "write a run as ONNX (the step function, state explicit)"),

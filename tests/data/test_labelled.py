@@ -11,7 +11,7 @@ from rnnkit.data import ts
 from rnnkit.data.labelled import LabelledDataError, read_labelled, stratified_split
 from rnnkit.data.ts import default_labelled, read_ts
 
-SENTIMENT = Path("/work/shared/data/sentiment")
+SENTIMENT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sentiment"  # ../shared beside the repo
 NAN = float("nan")
 
 

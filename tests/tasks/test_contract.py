@@ -11,7 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from rnnkit import registry
-from rnnkit.cli import main, task_options
+from rnnkit.cli import main
+from rnnkit.cli_use import task_options
 from rnnkit.config import to_dict
 from rnnkit.serve import Settings, create_app
 from rnnkit.tasks.base import Pipeline, Task, resolve

@@ -5,10 +5,13 @@ Two servers of the same run start as separate processes: ``batched`` (the defaul
 completions share model steps, up to ``max_batch=64``) and the baseline ``unbatched`` (``max_batch=1``: one
 completion per model call). Levels alternate between the two, so a burst of load from elsewhere hits both.
 
-- ``complete``: N clients each send ``POST /v1/lm/complete`` with prefixes cut from a fixed list of
+The run's task must serve completions and typing sessions (``DRIVEN``; the ``lm`` task does), at
+``/v1/TASK/...``:
+
+- ``complete``: N clients each send ``POST /v1/TASK/complete`` with prefixes cut from a fixed list of
   sentences at seeded points (often inside a word), at every ``--concurrency`` level.
 - ``session``: N clients each open a typing session and send one keystroke per
-  ``POST /v1/lm/sessions/{id}/keys``, a backspace now and then, at 1 and 32 clients.
+  ``POST /v1/TASK/sessions/{id}/keys``, a backspace now and then, at 1 and 32 clients.
 
 Each level stops after ``--requests`` requests or ``--seconds`` seconds. Every answer is checked (status,
 JSON, suggestions; a session's text must be the text typed); anything else counts as an error. The target:
@@ -91,8 +94,8 @@ def prefixes(n: int, *, seed: int = 0) -> list[str]:
 class CompleteClient:
     """Asks for the next words after prefix ``start``, ``start + step``, ... of ``bodies`` (JSON, encoded)."""
 
-    def __init__(self, bodies: list[bytes], *, start: int, step: int):
-        self.bodies, self.i, self.step = bodies, start, step
+    def __init__(self, bodies: list[bytes], *, start: int, step: int, base: str):
+        self.bodies, self.i, self.step, self.base = bodies, start, step, base
 
     async def prepare(self, conn: Connection) -> None:
         pass
@@ -100,10 +103,10 @@ class CompleteClient:
     def next(self) -> Request:
         body = self.bodies[self.i % len(self.bodies)]
         self.i += self.step
-        return Request("POST", "/v1/lm/complete", body)
+        return Request("POST", f"{self.base}/complete", body)
 
     def check(self, response: Response) -> None:
-        _check_suggestions(response, "POST /v1/lm/complete")
+        _check_suggestions(response, f"POST {self.base}/complete")
 
 
 class SessionClient:
@@ -111,8 +114,8 @@ class SessionClient:
     with probability ``backspace`` (seeded by ``index``), a backspace and the same key again. Opens a new
     session (and ends the old one) once the text reaches ``SESSION_CHARS``."""
 
-    def __init__(self, index: int, *, backspace: float = 0.05):
-        self.rng, self.backspace = random.Random(index), backspace
+    def __init__(self, index: int, *, base: str, backspace: float = 0.05):
+        self.rng, self.backspace, self.base = random.Random(index), backspace, base
         self.sentence = index
         self.keys: list[str] = []
         self.sid: str | None = None
@@ -121,11 +124,11 @@ class SessionClient:
     async def prepare(self, conn: Connection) -> None:
         if self.sid is None or len(self.text) >= SESSION_CHARS:
             if self.sid is not None:
-                await conn.request(Request("DELETE", f"/v1/lm/sessions/{self.sid}"))
-            answer = await conn.request(Request.post("/v1/lm/sessions", {"k": 3}))
+                await conn.request(Request("DELETE", f"{self.base}/sessions/{self.sid}"))
+            answer = await conn.request(Request.post(f"{self.base}/sessions", {"k": 3}))
             data = answer.json() if answer.status == 201 else None
             if not isinstance(data, dict) or not isinstance(data.get("session_id"), str):
-                raise InvalidResponse(f"POST /v1/lm/sessions: status {answer.status}: {answer.body[:80]!r}")
+                raise InvalidResponse(f"POST {self.base}/sessions: status {answer.status}: {answer.body[:80]!r}")
             self.sid, self.text = data["session_id"], ""
         if not self.keys:
             self.keys = self._type(SENTENCES[self.sentence % len(SENTENCES)] + " ")
@@ -142,10 +145,10 @@ class SessionClient:
     def next(self) -> Request:
         key = self.keys.pop()
         self.text = self.text[:-1] if key == "\b" else self.text + key
-        return Request.post(f"/v1/lm/sessions/{self.sid}/keys", {"text": key})
+        return Request.post(f"{self.base}/sessions/{self.sid}/keys", {"text": key})
 
     def check(self, response: Response) -> None:
-        data = _check_suggestions(response, "POST /v1/lm/sessions/{id}/keys")
+        data = _check_suggestions(response, f"POST {self.base}/sessions/{{id}}/keys")
         if data.get("text") != self.text:
             self.sid = None  # out of step with the server: start again in a new session
             raise InvalidResponse(f"a session's text is {data.get('text')!r}, typed {self.text!r}")
@@ -163,16 +166,25 @@ def _check_suggestions(response: Response, what: str) -> dict:
     return data
 
 
-def make_clients(mode: str, n: int, bodies: list[bytes]) -> list[Client]:
+def make_clients(mode: str, n: int, bodies: list[bytes], base: str) -> list[Client]:
+    """``n`` clients of ``mode`` ("complete" or "session") for the endpoints under ``base`` (``/v1/TASK``)."""
     if mode == "complete":
-        return [CompleteClient(bodies, start=i, step=n) for i in range(n)]
-    return [SessionClient(i) for i in range(n)]
+        return [CompleteClient(bodies, start=i, step=n, base=base) for i in range(n)]
+    return [SessionClient(i, base=base) for i in range(n)]
 
 
 # ---- the servers ----------------------------------------------------------------------------------------
-def check_run(run: str) -> Path:
-    """``run`` as a Path if it is a run directory of a language model (its ``run.json`` says the task);
+# the endpoints the load generator drives, which the run's task must declare on its router
+DRIVEN = {("POST", "complete"), ("POST", "sessions"), ("POST", "sessions/{session_id}/keys"),
+          ("DELETE", "sessions/{session_id}")}
+
+
+def check_run(run: str) -> tuple[Path, str]:
+    """``run`` as a Path, and the base of its task's routes (``/v1/TASK``), if it is a run directory (its
+    ``run.json`` names the task) whose task serves completions and typing sessions (``DRIVEN``);
     ServeBenchError (one line) otherwise. Whether its checkpoint loads, the server tells when it starts."""
+    from rnnkit import registry
+
     path = Path(run)
     if not path.is_dir():
         hint = "run `rnnkit demo` first or pass --run" if run == DEMO_RUN else "give a run directory"
@@ -181,9 +193,11 @@ def check_run(run: str) -> Path:
         task = json.loads((path / "run.json").read_text(encoding="utf-8")).get("task")
     except (OSError, ValueError, AttributeError):
         raise ServeBenchError(f"{run}: not a run directory (no readable run.json)") from None
-    if task != "lm":
-        raise ServeBenchError(f"{run}: a {task!r} run; bench serve needs a language model (lm) run")
-    return path
+    router = registry.task(task).part("router") if task in registry.TASKS else None
+    if router is None or not {(e.method, e.path) for e in router.endpoints} >= DRIVEN:
+        raise ServeBenchError(f"{run}: a {task!r} run, whose task serves no completions and typing sessions; "
+                              "bench serve needs one that does (a language model, lm)")
+    return path, f"/v1/{task}"
 
 
 def free_port() -> int:
@@ -248,27 +262,28 @@ def total_samples(config: ServeConfig) -> int:
 def run(config: ServeConfig, *, on_sample: Callable[[str], None] | None = None) -> dict:
     from rnnkit.bench.common import machine_info, report
 
-    path = check_run(config.run)
+    path, base = check_run(config.run)
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="rnnkit-bench-serve-") as tmp, \
             served(path, SERVERS, logs=Path(tmp)) as ports:
-        results = asyncio.run(_measure(config, ports, on_sample or (lambda _: None)))
+        results = asyncio.run(_measure(config, ports, base, on_sample or (lambda _: None)))
     return report("serve", machine, _compare(results))
 
 
-async def _measure(config: ServeConfig, ports: dict[str, int], advance: Callable[[str], None]) -> list[dict]:
+async def _measure(config: ServeConfig, ports: dict[str, int], base: str,
+                   advance: Callable[[str], None]) -> list[dict]:
     """Every (mode, level), each measured on both servers in turn, after a short untimed warm-up of each."""
     bodies = [json.dumps({"text": p, "k": 3}).encode() for p in prefixes(512)]
     for port in ports.values():
-        await run_level("127.0.0.1", port, make_clients("complete", 8, bodies), seconds=0.5, requests=200)
-        await run_level("127.0.0.1", port, make_clients("session", 1, bodies), seconds=0.3, requests=50)
+        await run_level("127.0.0.1", port, make_clients("complete", 8, bodies, base), seconds=0.5, requests=200)
+        await run_level("127.0.0.1", port, make_clients("session", 1, bodies, base), seconds=0.3, requests=50)
     gc.collect()
     gc.freeze()  # the generator's own long-lived objects: a full collection need not walk them mid-level
     results = []
     levels = [("complete", c) for c in config.concurrency] + [("session", c) for c in config.session_concurrency]
     for mode, n in levels:
         for name, port in ports.items():
-            stats = await run_level("127.0.0.1", port, make_clients(mode, n, bodies), seconds=config.seconds,
+            stats = await run_level("127.0.0.1", port, make_clients(mode, n, bodies, base), seconds=config.seconds,
                                     requests=config.requests)
             results.append({"mode": mode, "server": name, "max_batch": SERVERS[name], "concurrency": n,
                             **stats.summary()})

@@ -51,9 +51,6 @@ class TrainedRun:
     seconds: float
     data: str | None = None
 
-    def meta(self) -> ckpt.RunMeta:
-        return self.trainer.meta
-
 
 def train_run(
     task_name: str,

@@ -17,7 +17,5 @@ Preprocessor: the text codec (``rnnkit.data.text``), saved as ``meta.json["prepr
 from rnnkit.tasks.lm.config import LMRun, TextDataConfig, embed_size, lm_train_defaults
 from rnnkit.tasks.lm.task import TASK, LanguageModelTask, corpus_spans, validation_text
 
-LM = TASK  # the name earlier code used
-
-__all__ = ["LM", "TASK", "LMRun", "LanguageModelTask", "TextDataConfig", "corpus_spans", "embed_size",
+__all__ = ["TASK", "LMRun", "LanguageModelTask", "TextDataConfig", "corpus_spans", "embed_size",
            "lm_train_defaults", "validation_text"]

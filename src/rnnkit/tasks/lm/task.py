@@ -142,7 +142,7 @@ def check_stream(stream: TextStream, what: str) -> None:
     if stream.size > CACHE_LIMIT:
         return  # streamed lazily: a corpus this large fills any batch
     try:
-        stream.batches(0).__next__()
+        next(stream.batches(0))
     except (ValueError, StopIteration):
         raise ValueError(f"{what} holds too few tokens for one batch of {stream.batch_size} rows of at least 2 tokens "
                          "(data.batch_size); give more text or a smaller batch") from None
