@@ -24,6 +24,8 @@ def test_demo_trains_scores_and_reports(tmp_path):
     assert set(result.suggestions) == set(PREFIXES)
     assert all(len(s) == 3 for s in result.suggestions.values())
     assert 0 < result.latency_ms["p50"] <= result.latency_ms["p99"]
+    mixed = result.latency_ms["mixture"]  # the run's default scorer: the LSTM interpolated with the trigram
+    assert 0 < mixed["p50"] <= mixed["p99"] and 0 <= result.metrics["mixture_weight"] <= 1
     html = result.report.read_text()
     assert "Kneser-Ney" in html and "data:image/png;base64," in html
     pipeline = from_checkpoint(result.run)  # the saved run loads without the corpus

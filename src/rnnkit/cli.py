@@ -51,7 +51,10 @@ def demo(args: argparse.Namespace) -> int:
     for prefix, words in result.suggestions.items():
         print(f"  {prefix!r:28} -> " + ", ".join(f"{w} ({p:.2f})" for w, p in words))
     lat = result.latency_ms
-    print(f"latency per keystroke, batch 1: p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms")
+    mixed = lat.get("mixture")
+    print(f"latency per keystroke, batch 1: p50 {lat['p50']:.2f} ms, p99 {lat['p99']:.2f} ms"
+          + (f"; with the mixture (the run's default scorer): p50 {mixed['p50']:.2f} ms, p99 {mixed['p99']:.2f} ms"
+             if mixed else ""))
     print(f"report: {result.report}")
     print(f"model saved in {result.run}; try:")
     print(f'  rnnkit predict {result.run} "open the file and read the"')
@@ -231,19 +234,28 @@ def _print_metrics(title: str, metrics: dict[str, float], baseline: dict[str, fl
 
     from rnnkit.bench.common import console
 
+    # figures named mixture_NAME (a language model interpolated with its n-gram) get a column of their own
+    mixture = {n.removeprefix("mixture_"): v for n, v in metrics.items() if n.startswith("mixture_")}
+    own = {n: v for n, v in metrics.items() if not n.startswith("mixture_")}
     table = Table(title=title)
     table.add_column("metric")
     table.add_column("model", justify="right")
+    if mixture:
+        table.add_column("mixture", justify="right")
     if baseline:
         table.add_column(name, justify="right")
-    for name, value in metrics.items():
-        row = [name, f"{value:.4f}"]
+
+    def row(metric: str) -> list[str]:
+        cells = [metric, f"{own[metric]:.4f}" if metric in own else "-"]
+        if mixture:
+            cells.append(f"{mixture[metric]:.4f}" if metric in mixture else "-")
         if baseline:
-            row.append(f"{baseline[name]:.4f}" if name in baseline else "-")
-        table.add_row(*row)
-    for name, value in (baseline or {}).items():
-        if name not in metrics:  # figures only the baseline side has (the majority-class accuracy)
-            table.add_row(name, "-", f"{value:.4f}")
+            cells.append(f"{baseline[metric]:.4f}" if metric in baseline else "-")
+        return cells
+
+    names = [*own, *(n for n in mixture if n not in own), *(n for n in baseline or {} if n not in own | mixture)]
+    for metric in names:
+        table.add_row(*row(metric))
     console().print(table)
 
 

@@ -21,6 +21,7 @@ from rnnkit.models.cache import CacheConfig
 from rnnkit.models.encoder import EncoderConfig
 from rnnkit.models.language_model import LMConfig
 from rnnkit.tasks.lm import TASK, LMRun, TextDataConfig, corpus_spans, lm_train_defaults, validation_text
+from rnnkit.tasks.lm.mixture import Mixture
 from rnnkit.tasks.run import METRICS_FILE, train_run, write_metrics
 from rnnkit.train.plots import plot_history
 
@@ -55,7 +56,7 @@ class DemoResult:
     metrics: dict[str, float]
     baseline: dict[str, float]
     suggestions: dict[str, list[tuple[str, float]]]
-    latency_ms: dict[str, float]
+    latency_ms: dict  # p50, p99 and keystrokes of the LSTM; under "mixture", those of the mixture
     report: Path
     history: list[dict] = field(default_factory=list)
     stopped: str = ""  # why training ended before its updates ran out (the time guard), else ""
@@ -70,6 +71,9 @@ class DemoResult:
         m, b = self.metrics, self.baseline
         figures = (f"perplexity {m['perplexity']:.1f} against {b['perplexity']:.1f}, next-word top-3 "
                    f"{m['next_word_top3']:.3f} against {b['next_word_top3']:.3f}")
+        if "mixture_perplexity" in m and "mixture_next_word_top3" in m:
+            figures += (f"; interpolated with it, weight {m['mixture_weight']:.2f} on the LSTM: perplexity "
+                        f"{m['mixture_perplexity']:.1f}, next-word top-3 {m['mixture_next_word_top3']:.3f}")
         if self.wins:
             return f"verdict: the LSTM beats the Kneser-Ney trigram ({figures})"
         return f"verdict: the LSTM does NOT beat the Kneser-Ney trigram ({figures})"
@@ -107,6 +111,10 @@ def run_demo(
     predictor = Predictor(parts.model, codec)
     suggestions = {p: Session(predictor, k=3).type(p) for p in PREFIXES}
     latency = keystroke_latency(predictor, valid_text[:3000])
+    parts.write_artifacts(run.path)  # the n-gram and the mixture weight, for --scorer mixture (the default)
+    mixture = Mixture.load(run.path)
+    if mixture is not None:
+        latency["mixture"] = keystroke_latency(Predictor(mixture.scorer(parts.model), codec), valid_text[:3000])
     history = run.read_metrics()
     plot_history(history, run.path / "loss.png", clip_norm=cfg.train.clip_norm)
     report = write_demo_report(run.path, metrics, baseline, suggestions, latency, cfg)
@@ -121,7 +129,7 @@ def _describe(cfg: LMRun) -> str:
             f"embeddings{cache})")
 
 
-def keystroke_latency(predictor: Predictor, text: str) -> dict[str, float]:
+def keystroke_latency(predictor: Predictor, text: str) -> dict:
     """Milliseconds per keystroke of a streaming session typing ``text`` (batch 1, this process)."""
     session, times = Session(predictor, k=3), []
     for c in text:
@@ -138,13 +146,16 @@ def write_demo_report(run: Path, metrics, baseline, suggestions, latency, cfg: L
 
     names = ["loss", "perplexity", "accuracy", "top3", "cache_perplexity", "cache_top3", "next_word_top1",
              "next_word_top3", "next_word_top3_without_cache", "keystroke_savings"]
-    rows = [[n, metrics[n], baseline.get(n, "-")] for n in names if n in metrics]
+    rows = [[n, metrics[n], metrics.get(f"mixture_{n}", "-"), baseline.get(n, "-")] for n in names if n in metrics]
     typed = [[p, ", ".join(f"{w} ({q:.2f})" for w, q in s)] for p, s in suggestions.items()]
     return write_report(run / "report.html", title="rnnkit demo: next-word prediction", sections=[
         Section("Model", text=f"A {_describe(cfg)} trained on Python's documentation and docstrings."),
-        Section("Validation metrics", table=Table(["metric", "LSTM", "Kneser-Ney 3-gram"], rows)),
+        Section("Validation metrics", table=Table(["metric", "LSTM", "LSTM and trigram interpolated",
+                                                   "Kneser-Ney 3-gram"], rows)),
         Section("Suggestions", table=Table(["typed", "top 3 next words"], typed)),
         Section("Latency per keystroke (ms, batch 1)",
-                table=Table(["p50", "p99", "keystrokes"], [[latency["p50"], latency["p99"], latency["keystrokes"]]])),
+                table=Table(["scorer", "p50", "p99", "keystrokes"],
+                            [[name, lat["p50"], lat["p99"], lat["keystrokes"]]
+                             for name, lat in (("LSTM", latency), ("mixture", latency.get("mixture"))) if lat])),
         Section("Training loss", image=run / "loss.png"),
     ])

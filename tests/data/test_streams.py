@@ -57,6 +57,18 @@ def test_documents_end_with_eos_for_word_codecs():
     assert ids.count(codec.eos_id) == 3 and ids[-1] == codec.eos_id
 
 
+def test_every_row_starts_after_eos_as_a_keyboard_session_does():
+    """A corpus of one document has no <eos> inside: each row still reads it first, from a zero state."""
+    span = text_span("one", "".join(" ".join(f"word{i}" for i in range(9)) + "\n" for _ in range(40)))
+    codec = build_codec(CodecConfig(type="word"), ["".join(span.pieces())])
+    first = next(iter(TextStream([span], codec, batch_size=4, bptt=8).batches(0)))
+    assert first.inputs[:, 0].tolist() == [codec.eos_id] * 4 and bool(first.reset.all())
+    assert codec.decode(first.targets[0].tolist()).startswith("word0 word1")
+    text = "".join(span.pieces())
+    chars = next(iter(TextStream([span], CharCodec("".join(sorted(set(text)))), batch_size=4, bptt=8).batches(0)))
+    assert chars.inputs[0, :5].tolist() == CharCodec("".join(sorted(set(text)))).encode("word0")  # no <eos>
+
+
 def test_split_valid_by_document_or_by_tail():
     many = [text_span(f"d{i}", f"text {i}\n") for i in range(20)]
     train, valid = split_valid(many, 0.1)

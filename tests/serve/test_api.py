@@ -143,7 +143,7 @@ def test_metrics_are_prometheus_text(client, read):
     assert read.metric(text, 'rnnkit_request_seconds_count{route="/v1/lm/complete"}') == 2
     # prometheus_client writes the labels sorted by name, le among them
     assert read.metric(text, 'rnnkit_request_seconds_bucket{le="+Inf",route="/v1/lm/complete"}') == 2
-    assert read.metric(text, 'rnnkit_batch_size_count{model="words",work="complete"}') == 1
+    assert read.metric(text, 'rnnkit_batch_size_count{model="words",work="complete:mixture"}') == 1
     assert read.metric(text, "rnnkit_sessions ") == 1
     assert read.metric(text, "rnnkit_session_memory_bytes") > 0
 

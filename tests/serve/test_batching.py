@@ -54,8 +54,8 @@ def test_concurrent_requests_share_batches(make_app, lm_pipeline, read):
         for prefix in prefixes:
             check_equal([(s["word"], s["probability"]) for s in results[prefix]], lm_pipeline.complete(prefix, k=3))
         metrics = client.get("/metrics").text
-    largest = read.metric(metrics, 'rnnkit_batch_size_max{model="words",work="complete"}')
-    batches = read.metric(metrics, 'rnnkit_batch_size_count{model="words",work="complete"}')
+    largest = read.metric(metrics, 'rnnkit_batch_size_max{model="words",work="complete:mixture"}')
+    batches = read.metric(metrics, 'rnnkit_batch_size_count{model="words",work="complete:mixture"}')
     assert 1 < largest <= 8 and batches < len(prefixes)
 
 

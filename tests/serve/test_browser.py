@@ -51,8 +51,8 @@ def page(live_url):
         browser.close()
 
 
-def api_words(url: str, text: str) -> str:
-    answer = httpx.post(f"{url}/v1/lm/complete", json={"text": text, "k": 3}).json()
+def api_words(url: str, text: str, scorer: str | None = None) -> str:
+    answer = httpx.post(f"{url}/v1/lm/complete", json={"text": text, "k": 3, "scorer": scorer}).json()
     return "|".join(s["word"] for s in answer["suggestions"])
 
 
@@ -68,6 +68,18 @@ def test_typing_shows_the_suggestions_and_tab_accepts(page, live_url):
     after = api_words(live_url, f"the {first} ")
     page.wait_for_function(f"expected => {SUGGESTED} === expected", arg=after)
     assert page.evaluate(SUGGESTED) == after
+
+
+def test_the_scorer_menu_offers_the_runs_scorers(page, live_url):
+    options = "[...document.querySelectorAll('#scorer option')].map(o => o.value).join('|')"
+    page.wait_for_function(f"() => {options} === 'rnn|ngram|mixture'")
+    assert page.input_value("#scorer") == "mixture"  # the model's default, as GET /v1/models gives it
+    page.select_option("#scorer", "ngram")
+    page.click("#typing")
+    page.keyboard.type("the ", delay=20)
+    expected = api_words(live_url, "the ", scorer="ngram")
+    assert expected != api_words(live_url, "the ", scorer="rnn")  # the choice shows
+    page.wait_for_function(f"expected => {SUGGESTED} === expected", arg=expected)
 
 
 def test_the_classify_tab_shows_the_label(page, live_url):

@@ -21,7 +21,7 @@ model (``LMScorer``) and the Kneser-Ney baseline (``NGramScorer``) both implemen
 """
 
 from rnnkit.autocomplete.metrics import keystroke_savings, next_word_accuracy
-from rnnkit.autocomplete.scorers import Cursor, LMScorer, NGramScorer, Scorer
+from rnnkit.autocomplete.scorers import Cursor, LMScorer, MixtureScorer, NGramScorer, Scorer, fit_weight
 from rnnkit.autocomplete.search import Suggestions as Suggestions
 from rnnkit.autocomplete.search import TokenBeam as TokenBeam
 from rnnkit.autocomplete.search import WordLookup as WordLookup
@@ -31,10 +31,12 @@ from rnnkit.autocomplete.words import is_word_char
 __all__ = [
     "Cursor",
     "LMScorer",
+    "MixtureScorer",
     "NGramScorer",
     "Predictor",
     "Scorer",
     "Session",
+    "fit_weight",
     "is_word_char",
     "keystroke_savings",
     "next_word_accuracy",

@@ -1,8 +1,10 @@
-"""The ``Scorer`` interface the searches are written against, its ``Cursor``, and its two implementations:
-an RNN language model (``LMScorer``) and the Kneser-Ney baseline (``NGramScorer``)."""
+"""The ``Scorer`` interface the searches are written against, its ``Cursor``, and its implementations: an
+RNN language model (``LMScorer``), the Kneser-Ney baseline (``NGramScorer``) and a mixture of two scorers
+(``MixtureScorer``, its weight fitted by ``fit_weight``)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -187,3 +189,64 @@ class NGramScorer:
     def _at(self, context: tuple[int, ...]) -> Cursor:
         with np.errstate(divide="ignore"):
             return Cursor(context, _frozen(np.log(self.lm.distribution(context)).astype(np.float32)))
+
+
+class MixtureScorer:
+    """The linear interpolation of two scorers over one vocabulary, ``p = weight p_first + (1 - weight)
+    p_second``: ``MixtureScorer(LMScorer(model), NGramScorer(kn), 0.7)``. A cursor's ``state`` is the pair
+    of the components' cursors, which keep their own ``query`` and ``memory``; weight 0 or 1 gives exactly
+    the one component's ``logp``. Raises ValueError for a weight outside [0, 1] or differing vocabularies."""
+
+    def __init__(self, first: Scorer, second: Scorer, weight: float):
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"weight must lie in [0, 1], got {weight}")
+        if first.vocab_size != second.vocab_size:
+            raise ValueError(f"the scorers predict {first.vocab_size} and {second.vocab_size} ids")
+        self.first, self.second, self.weight = first, second, float(weight)
+        self.vocab_size = first.vocab_size
+
+    def start(self, first: int) -> Cursor:
+        return self._mix(self.first.start(first), self.second.start(first))
+
+    def advance(self, cursors: Sequence[Cursor], ids: Sequence[int]) -> list[Cursor]:
+        a = self.first.advance([c.state[0] for c in cursors], ids)
+        b = self.second.advance([c.state[1] for c in cursors], ids)
+        return [self._mix(x, y) for x, y in zip(a, b)]
+
+    def read(self, start: Cursor, id_lists: Sequence[Sequence[int]]) -> list[Cursor]:
+        """The cursor after each list of ids, read from ``start`` by each component's ``read`` (so the
+        language model's batched one); an empty list gives ``start``."""
+        a = read(self.first, start.state[0], id_lists)
+        b = read(self.second, start.state[1], id_lists)
+        return [self._mix(x, y) if len(ids) else start for ids, x, y in zip(id_lists, a, b)]
+
+    def _mix(self, a: Cursor, b: Cursor) -> Cursor:
+        """The cursor of the pair ``(a, b)``: log(w p_a + (1 - w) p_b), summed in log space (no underflow)."""
+        w = self.weight
+        if w in (0.0, 1.0):
+            return Cursor((a, b), a.logp if w == 1.0 else b.logp)
+        la, lb = math.log(w) + a.logp.astype(np.float64), math.log1p(-w) + b.logp.astype(np.float64)
+        return Cursor((a, b), _frozen(np.logaddexp(la, lb).astype(np.float32)))
+
+
+def fit_weight(first: np.ndarray, second: np.ndarray, *, iterations: int = 100, tol: float = 1e-7) -> float:
+    """The ``MixtureScorer`` weight of ``first`` that maximises the likelihood of N targets, given ``first``
+    and ``second``: (N,) the targets' log-probabilities under each model (held-out text, so that neither
+    model has seen it).
+
+    EM for interpolation weights (Jelinek and Mercer 1980), from 0.5: the new weight is the mean over the
+    targets of ``first``'s share ``w p_first / (w p_first + (1 - w) p_second)``, in log space; it stops after
+    ``iterations`` steps or once the weight moves less than ``tol``. Raises ValueError unless both are 1-D
+    of one length N >= 1."""
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if a.ndim != 1 or a.shape != b.shape or a.size == 0:
+        raise ValueError(f"need two 1-D arrays of one length >= 1, got shapes {a.shape} and {b.shape}")
+    w = 0.5
+    with np.errstate(divide="ignore"):  # log(0) = -inf once w reaches 0 or 1
+        for _ in range(iterations):
+            la, lb = np.log(w) + a, np.log1p(-w) + b
+            new = float(np.exp(la - np.logaddexp(la, lb)).mean())
+            if abs(new - w) < tol:
+                return new
+            w = new
+    return w

@@ -10,12 +10,16 @@ the same tokens shifted by one (pytorch/examples word_language_model, ``batchify
 
 The rows are read lazily (a file larger than memory still trains); small corpora are encoded once and
 kept as a tensor. The first chunk of an epoch sets ``reset`` for every row, so no state leaks from the
-end of one epoch into the start of the next.
+end of one epoch into the start of the next. With a codec that has ``<eos>``, every row starts with it:
+the model reads text from a zero state exactly as a keyboard session starts (after ``<eos>``,
+``autocomplete.Predictor.start_id``), even on a corpus of one document, where ``<eos>`` is otherwise
+never an input.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -147,6 +151,7 @@ class TextStream:
         if not spans or sum(s.size for s in spans) == 0:
             raise ValueError("the text split is empty")
         self.codec, self.batch_size, self.bptt = codec, batch_size, bptt
+        self._start = () if codec.eos_id is None else (codec.eos_id,)  # each row's first input
         self.spans = list(spans)
         self.rows = split_rows(spans, batch_size)
         self.size = sum(s.size for s in spans)
@@ -163,6 +168,14 @@ class TextStream:
         sample = list(itertools.islice((i for ids in reader for i in ids), 1 << 18))
         return len(self.codec.decode(sample)) / max(len(sample), 1)
 
+    def __len__(self) -> int:
+        """Batches in one pass: exact for a cached corpus, estimated from ``chars_per_token`` otherwise."""
+        if self.size <= CACHE_LIMIT:
+            n = self._encoded().shape[1]
+        else:
+            n = int(self.size / self.batch_size / self.chars_per_token)
+        return max(1, math.ceil((n - 1) / self.bptt))
+
     def batches(self, epoch: int = 0) -> Iterator[Batch]:
         if self.size <= CACHE_LIMIT:
             yield from self._chunks_of(self._encoded())
@@ -172,7 +185,7 @@ class TextStream:
     def _encoded(self) -> torch.Tensor:
         """(B, N): every row encoded and cut to the shortest row's length."""
         if self._cache is None:
-            rows = [[i for ids in encode_spans(r, self.codec) for i in ids] for r in self.rows]
+            rows = [[*self._start, *(i for ids in encode_spans(r, self.codec) for i in ids)] for r in self.rows]
             n = min(len(r) for r in rows)
             if n < 2:
                 raise ValueError(f"the text split is too short for {self.batch_size} rows of at least 2 tokens")
@@ -190,7 +203,7 @@ class TextStream:
     def _chunks_lazily(self) -> Iterator[Batch]:
         """The same chunks as ``_chunks_of`` without holding the corpus: each row keeps a small buffer."""
         readers = [encode_spans(r, self.codec) for r in self.rows]
-        buffers: list[list[int]] = [[] for _ in self.rows]
+        buffers: list[list[int]] = [list(self._start) for _ in self.rows]
         first = True
         while True:
             for reader, buf in zip(readers, buffers):

@@ -29,14 +29,23 @@ that. Sorting by key makes the followers of a context contiguous::
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import load_file
+from safetensors.numpy import save as save_tensors
+
+from rnnkit.files import write_atomic
 
 _FALLBACK = (0.5, 1.0, 1.5)
+_FORMAT, _FORMAT_VERSION = "rnnkit-kneser-ney", "1"
+_SETTINGS = ("vocab_size", "order", "discount", "discounts")  # JSON values in the file's metadata
 
 
 @dataclass
@@ -197,6 +206,63 @@ class KneserNey:
         out.update({f"top{k}": float(np.mean(ranks < k)) for k in topk})
         out["tokens"] = len(positions)
         return out
+
+    def log_probs(self, ids: Sequence[int], start: int = 0) -> np.ndarray:
+        """(T - start, V) float32: row t - start is the log-distribution of the id at position t >= ``start``
+        of the document ``ids`` (T ids), given its start and ``ids[:t]`` as in ``evaluate``; equal to
+        ``np.log(distribution(ids[:t]))``."""
+        stream, depth = self._pad([ids])
+        grams = self._grams(stream, depth)
+        out = np.empty((max(len(stream) - 1 - start, 0), self.vocab_size), dtype=np.float32)
+        for t in range(start, start + len(out)):
+            out[t - start] = np.log(self._dense([g[t] for g in grams]))  # ids[t] sits at stream[t + 1]
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to the safetensors file ``path`` atomically (``write_atomic``); returns it.
+
+        Tensors ``unigram`` and ``level{k}.{keys,offsets,words,values,scale}`` for k = 2 .. order; metadata
+        ``format``, ``format_version`` and the settings, as JSON. Raises RuntimeError if not fitted."""
+        if self._unigram is None:
+            raise RuntimeError("KneserNey: call fit before save")
+        tensors = {"unigram": self._unigram}
+        for k, level in enumerate(self._levels, start=2):
+            tensors.update({f"level{k}.{f.name}": getattr(level, f.name) for f in fields(_Level)})
+        meta = {"format": _FORMAT, "format_version": _FORMAT_VERSION}
+        meta.update({name: json.dumps(getattr(self, name)) for name in _SETTINGS})
+        return write_atomic(path, save_tensors(tensors, metadata=meta))
+
+    @classmethod
+    def load(cls, path: str | Path) -> KneserNey:
+        """The model ``save`` wrote to ``path``. Raises ValueError naming ``path`` for a file that is not one
+        (not safetensors, truncated, another format or version, missing or inconsistent arrays), and
+        FileNotFoundError if there is no file."""
+        try:
+            with safe_open(path, framework="numpy") as f:
+                meta = f.metadata() or {}
+            if (meta.get("format"), meta.get("format_version")) != (_FORMAT, _FORMAT_VERSION):
+                found = f"{meta.get('format')!r} version {meta.get('format_version')!r}"
+                raise ValueError(f"format {found}; expected {_FORMAT!r} version {_FORMAT_VERSION!r}")
+            arrays, settings = load_file(path), {name: json.loads(meta[name]) for name in _SETTINGS}
+            lm = cls(settings["vocab_size"], order=settings["order"], discount=settings["discount"])
+            lm.discounts = [tuple(float(d) for d in ds) for ds in settings["discounts"]]
+            lm._unigram, names = arrays["unigram"], [f.name for f in fields(_Level)]
+            lm._levels = [_Level(*(arrays[f"level{k}.{n}"] for n in names)) for k in range(2, lm.order + 1)]
+            lm._check()
+        except FileNotFoundError:
+            raise
+        except (SafetensorError, OSError, KeyError, TypeError, ValueError) as err:
+            why = f"no {err}" if isinstance(err, KeyError) else str(err)
+            raise ValueError(f"{path}: not an rnnkit Kneser-Ney model: {why}") from None
+        return lm
+
+    def _check(self) -> None:
+        """Raise ValueError unless a loaded model's array shapes fit together, as ``fit`` makes them."""
+        contexts = [self.vocab_size + 1] + [len(lv.keys) for lv in self._levels[:-1]]
+        shapes = [(lv.offsets.shape, lv.scale.shape, lv.words.shape, lv.values.shape) for lv in self._levels]
+        want = [((c + 1,), (c,), lv.keys.shape, lv.keys.shape) for lv, c in zip(self._levels, contexts)]
+        if self._unigram.shape != (self.vocab_size,) or len(self.discounts) != self.order or shapes != want:
+            raise ValueError("arrays of inconsistent shapes")
 
     def _context_stream(self, context: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The last order - 1 ids of ``context`` as a stream, BOS-prefixed when shorter (a document start)."""

@@ -13,16 +13,27 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from torch import Tensor
+
 from rnnkit.autocomplete import Cursor
 from rnnkit.serve.errors import ApiError
 from rnnkit.serve.settings import Settings
-from rnnkit.state import tensors
 
 
 def cursor_bytes(cursor: Cursor) -> int:
-    """Bytes held by one cursor: its recurrent state tensors and its (V,) next-token log-probabilities."""
-    state = sum(t.numel() * t.element_size() for t in tensors(cursor.state))
-    return state + cursor.logp.nbytes
+    """Bytes held by one cursor: its state (a recurrent state's tensors, an n-gram's context of ids, a
+    mixture's component cursors) and its (V,) next-token log-probabilities."""
+    return _state_bytes(cursor.state) + cursor.logp.nbytes
+
+
+def _state_bytes(state: Any) -> int:
+    if isinstance(state, Cursor):
+        return cursor_bytes(state)
+    if isinstance(state, Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, int):
+        return 8
+    return 0 if state is None else sum(_state_bytes(s) for s in state)
 
 
 def session_bytes(cursor: Cursor, history: int) -> int:

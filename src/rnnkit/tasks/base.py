@@ -48,7 +48,10 @@ class Parts:
     ``preprocessor`` is the fitted (or given) preprocessor. ``baseline`` holds the metrics of a reference
     method on the same split (an input-blind guess, an n-gram model), or a function computing them when
     asked; ``baseline_name`` says what it is. ``notes`` are lines saying what the task chose where the
-    config left it open (a vocabulary cap, an output layer), printed before training.
+    config left it open (a vocabulary cap, an output layer), printed before training. ``config`` is the
+    run config as the task completed it from the data and the budget (a model size), the one a run is
+    saved and rebuilt with; None when the task changed nothing. A task completes a config only when it
+    fits a preprocessor (a new run), never when one is given (a trained run's data).
     ``extra_metrics(metrics, model)`` derives further figures from
     the trainer's metrics and the model (perplexity from a loss, next-word accuracy). ``artifacts(run_dir,
     model)`` writes figures of the test split beside a run (a confusion matrix) and returns their paths.
@@ -64,6 +67,7 @@ class Parts:
     extra_metrics: Callable[[dict[str, float], nn.Module], dict[str, float]] | None = None
     artifacts: Callable[[Path, nn.Module], list[Path]] | None = None
     notes: list[str] = field(default_factory=list)  # choices made for the user (a vocabulary cap), to print
+    config: Any = None  # the run config as completed from the data and the budget; None: as given
 
     def baseline_metrics(self) -> dict[str, float] | None:
         if callable(self.baseline):

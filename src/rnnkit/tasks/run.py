@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,10 @@ def train_run(
     task = registry.task(task_name)
     cfg = task.resolve(cfg)
     torch.manual_seed(cfg.train.seed)  # the model's initial weights repeat with the seed
+    if minutes is not None:  # the budget, for a task that sizes its model to it (and in the saved config)
+        cfg = replace(cfg, train=replace(cfg.train, max_minutes=minutes))
     parts = task.build(cfg, data)
+    cfg = parts.config if parts.config is not None else cfg
     for note in parts.notes:
         say(note)
     prep = parts.preprocessor.to_dict() if parts.preprocessor is not None else None
@@ -159,7 +162,7 @@ class Loaded:
     model: nn.Module
     checkpoint: ckpt.Checkpoint
     preprocessor: Any = None
-    run: Path = field(default_factory=Path)
+    run: Path | None = None  # the run directory it was read from
 
     @property
     def meta(self) -> ckpt.RunMeta:

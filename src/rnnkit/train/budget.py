@@ -23,8 +23,10 @@ def fit_for(trainer: Trainer, minutes: float, *, calibration_steps: int = 20) ->
     After ``WARM_STEPS`` untimed updates, ``calibration_steps`` updates measure the speed (no evaluation
     runs among them); ``trainer.cfg.steps`` is then set to the updates that fit, planned again after each of
     ``REPLANS`` fifths of the time left (evaluating only in the last part), and ``max_minutes`` guards the
-    rest (evaluations included). The schedule is exact when ``warmup_steps`` covers these first updates;
-    otherwise they ran on the schedule of a shorter run.
+    rest (evaluations included). ``TrainConfig.max_epochs`` cuts each plan, so a budget that allows more
+    passes than that ends early, its schedule complete, with ``trainer.stopped`` saying so. The schedule
+    is exact when ``warmup_steps`` covers these first updates; otherwise they ran on the schedule of a
+    shorter run.
     """
     if minutes <= 0:
         raise ValueError(f"minutes must be positive, got {minutes}")
@@ -47,7 +49,7 @@ def fit_for(trainer: Trainer, minutes: float, *, calibration_steps: int = 20) ->
         timed = time.perf_counter()
         trainer.fit()  # stops on the deadline, a fifth of the way
         if not trainer.stopped.startswith("time budget"):
-            finished = True  # the planned updates ran out before the deadline
+            finished = True  # the planned updates (or train.max_epochs) ran out before the deadline
             break
         trainer.stopped = ""
         if trainer.step > first:

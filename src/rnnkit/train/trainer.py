@@ -78,13 +78,17 @@ class TrainConfig:
     # also write the ``last`` checkpoint every this many updates; none or 0: at evaluations only
     checkpoint_every: int | None = None
     max_minutes: float | None = None
+    # stop after this many passes over the training data, ``steps`` cut to fit them (so the schedule ends there,
+    # and a time budget that allows more ends early); none: no limit. Needs a training source with a length.
+    max_epochs: float | None = None
     ema_decay: float | None = None
     progress: bool = True  # show a progress bar on the terminal
     tensorboard: bool = False  # also log to TensorBoard in the run directory (needs the tensorboard package)
 
 
 class DataSource(Protocol):
-    """Batches for one pass over the data; the same ``epoch`` must give the same batches (resume)."""
+    """Batches for one pass over the data; the same ``epoch`` must give the same batches (resume). A source
+    that knows how many batches a pass gives says so with ``__len__`` (``TrainConfig.max_epochs`` needs it)."""
 
     def batches(self, epoch: int) -> Iterable[Batch]: ...
 
@@ -116,6 +120,8 @@ class Trainer:
         on_step: Iterable[StepHook] = (),
         on_eval: Iterable[StepHook] = (),
     ):
+        self.train_data, self.valid_data = train, valid
+        self.capped = False  # whether ``max_epochs`` cut ``cfg.steps``
         self.cfg = cfg
         self.device = torch.device(cfg.device)
         if cfg.precision != "fp32" and self.device.type != "cuda":
@@ -126,7 +132,6 @@ class Trainer:
         self.optimizer = optim.build_optimizer(model, cfg)
         self.schedule = optim.ScheduleState()
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=cfg.precision == "fp16")
-        self.train_data, self.valid_data = train, valid
         self.run, self.meta = run, meta
         self.on_step, self.on_eval = list(on_step), list(on_eval)
         self.step = 0  # optimizer updates done
@@ -137,6 +142,24 @@ class Trainer:
         self.stopped = ""
         self.tensorboard = _tensorboard(run) if cfg.tensorboard else None
         self.average = None if cfg.ema_decay is None else averaging.ema(self.model, cfg.ema_decay)
+
+    @property
+    def cfg(self) -> TrainConfig:
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, cfg: TrainConfig) -> None:
+        """Every config the trainer takes (a budget sets ``steps`` again and again) has its ``steps`` cut to
+        ``max_epochs`` passes over the training data; ``capped`` says whether the cut bound."""
+        cap = self.epoch_steps(cfg.max_epochs, cfg)
+        self.capped = cap is not None and cfg.steps > cap
+        self._cfg = replace(cfg, steps=cap) if self.capped else cfg
+
+    def epoch_steps(self, epochs: float | None, cfg: TrainConfig | None = None) -> int | None:
+        """The updates in ``epochs`` passes over the training data, or None when either is unknown."""
+        cfg = cfg or self.cfg
+        batches = len(self.train_data) if epochs is not None and hasattr(self.train_data, "__len__") else None
+        return None if batches is None else max(1, math.ceil(epochs * batches / cfg.accumulate))
 
     # ---- the loop --------------------------------------------------------------------------------
     def fit(self) -> list[dict]:
@@ -159,6 +182,9 @@ class Trainer:
                     self.evaluate_and_checkpoint()
                 elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.save("last")
+        if self.capped and self.step >= cfg.steps and not self.stopped:
+            self.stopped = (f"stopped after {cfg.max_epochs:g} passes over the training data (train.max_epochs) "
+                            f"at update {self.step:,}")
         if self.valid_data is None:
             self.save("last")
         return self.history

@@ -7,7 +7,7 @@ import re
 
 from pydantic import BaseModel, Field
 
-from rnnkit.autocomplete import Session
+from rnnkit.autocomplete import Predictor, Session
 from rnnkit.serve.declare import Router, Strict
 from rnnkit.serve.errors import ApiError
 from rnnkit.serve.server import ServedModel, Server
@@ -17,6 +17,7 @@ from rnnkit.tasks.lm.batching import BatchCompleter
 from rnnkit.tasks.lm.pipeline import DEFAULTS
 
 router = Router("lm")
+SCORER_HELP = "what suggests the words: rnn, ngram or mixture (default: the model's, see GET /v1/models)"
 
 
 class Suggestion(BaseModel):
@@ -28,6 +29,7 @@ class CompleteIn(Strict):
     text: str = Field(description="the text typed so far; a partly typed last word is completed")
     k: int = Field(DEFAULTS["k"], ge=1, description="how many words to suggest")
     model: str | None = Field(None, description="which lm model, when several are loaded")
+    scorer: str | None = Field(None, description=SCORER_HELP)
 
 
 class CompleteOut(BaseModel):
@@ -54,6 +56,7 @@ class GenerateOut(BaseModel):
 class SessionIn(Strict):
     k: int = Field(DEFAULTS["k"], ge=1)
     model: str | None = None
+    scorer: str | None = Field(None, description=SCORER_HELP)
 
 
 class SessionOut(BaseModel):
@@ -83,13 +86,22 @@ def _check_k(server: Server, k: int) -> None:
         raise ApiError(422, f"k: at most max_k={server.settings.max_k}, got {k}")
 
 
+def _predictor(served: ServedModel, scorer: str | None):
+    try:
+        return served.pipeline.predictor_for(scorer)
+    except ValueError as e:
+        raise ApiError(422, str(e)) from None
+
+
 @router.endpoint("complete", Request=CompleteIn, Response=CompleteOut)
 async def complete(server: Server, body: CompleteIn) -> CompleteOut:
     """The k most probable next words after the text, best first (concurrent requests share model steps)."""
     served = server.model("lm", body.model)
     server.check_chars("text", len(body.text))
     _check_k(server, body.k)
-    batcher = server.batcher(served, "complete", lambda: BatchCompleter(served.pipeline.predictor).complete)
+    predictor = _predictor(served, body.scorer)
+    scorer = body.scorer or served.pipeline.defaults["scorer"]
+    batcher = server.batcher(served, f"complete:{scorer}", lambda: BatchCompleter(predictor).complete)
     result = await server.within_timeout(batcher.submit((body.text, body.k)))
     return CompleteOut(model=served.name, suggestions=_suggestions(result))
 
@@ -113,13 +125,13 @@ async def start_session(server: Server, body: SessionIn) -> SessionOut:
     """Start a typing session: the server keeps the model's state between keystrokes."""
     served = server.model("lm", body.model)
     _check_k(server, body.k)
-    session, nbytes = await server.call(_new_session, served, body.k, server.settings.session_history)
+    predictor = _predictor(served, body.scorer)
+    session, nbytes = await server.call(_new_session, predictor, body.k, server.settings.session_history)
     sid = server.sessions.add(session, nbytes=nbytes)
     return SessionOut(session_id=sid, model=served.name)
 
 
-def _new_session(served: ServedModel, k: int, history: int) -> tuple[Session, int]:
-    predictor = served.pipeline.predictor
+def _new_session(predictor: Predictor, k: int, history: int) -> tuple[Session, int]:
     return Session(predictor, k=k, history=history), session_bytes(predictor.begin(), history)
 
 

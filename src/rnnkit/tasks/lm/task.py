@@ -7,8 +7,12 @@ text into truncated-BPTT batches (``rnnkit.data.streams``).
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import random
+import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -21,7 +25,16 @@ from rnnkit.models.cache import CacheConfig, document_log_probs
 from rnnkit.models.language_model import LanguageModel, top_hits
 from rnnkit.models.ngram import KneserNey
 from rnnkit.tasks.base import Parts, Task
-from rnnkit.tasks.lm.config import LMRun, TextDataConfig, embed_size, resolve, word_model_defaults
+from rnnkit.tasks.lm.config import (
+    WIDE_AFTER,
+    LMRun,
+    TextDataConfig,
+    embed_size,
+    resolve,
+    wide_word_model,
+    word_model_defaults,
+)
+from rnnkit.tasks.lm.mixture import Mixture
 
 CACHE_SEGMENT = 2048  # tokens read at a time when scoring with the cache
 WORDS_PER_ID = 50  # an automatic word vocabulary: one id per this many running words of training text
@@ -67,10 +80,20 @@ class LanguageModelTask(Task):
         valid = TextStream(valid_spans, codec, batch_size=min(d.batch_size, 16), bptt=d.bptt)
         for name, stream in (("training", train), ("validation", valid)):
             check_stream(stream, f"{source}: the {name} split")
+        completed = size_for_budget(self, cfg, codec, train, notes) if preprocessor is None else cfg
+        cfg = completed
         model = self.build_model(cfg, codec)
+        ngram = functools.cache(lambda: fit_ngram(codec, train_spans, d))  # the baseline's, and the mixture's
+        mixture = functools.cache(lambda: Mixture(ngram())) if d.mixture else None
         if cfg.data.codec.type != "char" and cfg.model == word_model_defaults():
             notes.append("model: the word model, one 256-unit LSTM layer with a tied 128-wide embedding and "
                          "AWD-LSTM's dropouts (set model.* to choose another)")
+        elif cfg.data.codec.type != "char" and cfg.model == wide_word_model():
+            notes.append("model: the wide word model, one 512-unit LSTM layer with a tied 128-wide embedding, "
+                         "AWD-LSTM's dropouts and weight drop 0.3 (set model.* to choose another)")
+        if cfg.train.max_epochs is not None:
+            notes.append(f"training: at most {cfg.train.max_epochs:g} passes over the training split, "
+                         f"{len(train):,} updates each (train.max_epochs; more passes overfit)")
         notes.append(output_note(model))
         return Parts(
             model=model,
@@ -79,9 +102,12 @@ class LanguageModelTask(Task):
             valid=valid,
             test=valid,
             preprocessor=codec,
-            baseline=lambda: self.baseline(codec, train_spans, valid, d),
+            baseline=lambda: self.baseline(ngram(), codec, valid, d),
             baseline_name=f"Kneser-Ney {cfg.data.ngram_order}-gram",
-            extra_metrics=lambda metrics, model: self.metrics(metrics, Predictor(model, codec), valid, d, model),
+            extra_metrics=lambda metrics, model: self.metrics(metrics, Predictor(model, codec), valid, d, model,
+                                                              mixture),
+            artifacts=lambda run_dir, _: mixture().save(run_dir) if mixture and mixture().weight is not None else [],
+            config=completed,
         )
 
     def build_model(self, cfg: LMRun, preprocessor: Codec) -> LanguageModel:
@@ -97,20 +123,66 @@ class LanguageModelTask(Task):
 
     @staticmethod
     def metrics(
-        metrics: dict, predictor: Predictor, valid: TextStream, d: TextDataConfig, model: LanguageModel | None = None
+        metrics: dict, predictor: Predictor, valid: TextStream, d: TextDataConfig, model: LanguageModel | None = None,
+        mixture: Callable[[], Mixture] | None = None,
     ) -> dict[str, float]:
         """The evaluation's loss and hits, plus perplexity, bits per character, the scores with the model's
-        continuous cache if it has one, and the keyboard metrics (with the cache)."""
-        out = text_metrics(metrics, predictor.codec, valid)
+        continuous cache if it has one, and the keyboard metrics (with the cache); with a ``mixture``, its
+        weight fitted on ``valid`` and its figures there, prefixed ``mixture_`` (``rnnkit.tasks.lm.mixture``)."""
+        codec = predictor.codec
+        out = text_metrics(metrics, codec, valid)
         if model is not None and model.config.cache.size:
-            out.update(cache_metrics(model, predictor.codec, valid.spans, model.config.cache))
+            out.update(cache_metrics(model, codec, valid.spans, model.config.cache))
         if d.keyboard_words:
             out.update(keyboard_metrics(predictor, valid.spans, d.keyboard_words))
+        if model is not None and mixture is not None:
+            out.update(mixture().fit(model, codec, _documents(codec, valid.spans, None)))
+            if d.keyboard_words:
+                keyboard = keyboard_metrics(Predictor(mixture().scorer(model), codec), valid.spans, d.keyboard_words)
+                out.update({f"mixture_{name}": value for name, value in keyboard.items()})
         return out
 
-    def baseline(self, codec: Codec, train: list[Span], valid: TextStream, d: TextDataConfig) -> dict[str, float]:
-        ngram = fit_ngram(codec, train, d)
+    def baseline(self, ngram: KneserNey, codec: Codec, valid: TextStream, d: TextDataConfig) -> dict[str, float]:
         return self.metrics(score_ngram(ngram, codec, valid.spans), Predictor(NGramScorer(ngram), codec), valid, d)
+
+
+def size_for_budget(task: LanguageModelTask, cfg: LMRun, codec: Codec, train: TextStream, notes: list[str]) -> LMRun:
+    """``cfg`` with the wide word model when a time budget (``train.max_minutes``) would take the word model
+    over the training text more than ``WIDE_AFTER`` times its ``max_epochs``, at the speed measured here
+    (``training_speed``): the budget then goes into a bigger, more regularised model rather than into
+    passes that overfit. Any other config as it is; the choice is added to ``notes``."""
+    t = cfg.train
+    if cfg.data.codec.type == "char" or cfg.model != word_model_defaults() or not (t.max_minutes and t.max_epochs):
+        return cfg
+    tokens = len(train) * train.batch_size * train.bptt
+    with torch.random.fork_rng(devices=[]):  # the run's model starts as it would without the measurement
+        speed = training_speed(task.build_model(cfg, codec), train)
+    passes = 60 * t.max_minutes * speed / tokens
+    if passes <= WIDE_AFTER * t.max_epochs:
+        return cfg
+    notes.append(f"model size: at {speed:,.0f} tokens/s, {t.max_minutes:g} minutes would take the word model over "
+                 f"the {tokens:,} training tokens {passes:.0f} times, more than {WIDE_AFTER:g} x {t.max_epochs:g}: "
+                 "the wide word model instead")
+    return replace(cfg, model=wide_word_model())
+
+
+def training_speed(model: LanguageModel, train: TextStream, steps: int = 3) -> float:
+    """Tokens a second of ``model``'s training updates (forward, backward, Adam) on ``train``'s batches,
+    after two untimed ones; ``model`` is trained by them."""
+    batches = itertools.chain.from_iterable(train.batches(0) for _ in itertools.count())
+    optimizer, model = torch.optim.Adam(model.parameters()), model.train()
+
+    def update() -> None:
+        model(next(batches), None).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(2):
+        update()
+    started = time.perf_counter()
+    for _ in range(steps):
+        update()
+    return steps * train.batch_size * train.bptt / max(time.perf_counter() - started, 1e-9)
 
 
 def vocabulary_cap(codec: CodecConfig, train: list[Span], notes: list[str]) -> CodecConfig:

@@ -36,7 +36,8 @@ async function syncTyping() {
 
 async function startSession() {
   const panel = $("panel-type");
-  const answer = await api("POST", "/v1/lm/sessions", { model: modelOf(panel), k: defaultsOf(panel).k || 3 });
+  const answer = await api("POST", "/v1/lm/sessions",
+    { model: modelOf(panel), k: defaultsOf(panel).k || 3, scorer: $("scorer").value || null });
   typing.session = answer.session_id;
   typing.sent = "";
 }
@@ -69,10 +70,23 @@ typing.box.addEventListener("keydown", (event) => {
     accept(typing.shown[0].word);
   }
 });
-$("panel-type").querySelector("select.model").addEventListener("change", () => {
+// the scorers the chosen model offers (rnn; ngram and mixture when its run saved them), its default first chosen
+function fillScorers() {
+  const panel = $("panel-type");
+  const model = fits(panel).find((m) => m.name === modelOf(panel)) || fits(panel)[0];
+  const scorers = (model && model.details.scorers) || [];
+  $("scorer").replaceChildren(...scorers.map((name) => new Option(name, name)));
+  $("scorer").value = defaultsOf(panel).scorer || "";
+  $("scorer-label").hidden = scorers.length < 2;
+}
+onModels.push(fillScorers);
+
+function restartTyping() {
   typing.session = null;
   syncTyping();
-});
+}
+$("panel-type").querySelector("select.model").addEventListener("change", () => { fillScorers(); restartTyping(); });
+$("scorer").addEventListener("change", restartTyping);
 
 // ---- generate --------------------------------------------------------------------------------------------
 $("generate-go").addEventListener("click", async () => {
