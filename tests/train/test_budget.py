@@ -32,9 +32,11 @@ def test_the_schedule_ends_and_the_run_is_evaluated(tmp_path, monkeypatch):
     t = trainer(tmp_path)
     torch.set_num_threads(1)
     fit_for(t, 0.05)  # three seconds
-    assert len(plans) == budget.REPLANS + 1  # planned after calibration, after each fifth, then the last part
+    # planned after calibration, again after each fifth that the deadline cut (a fifth whose planned updates
+    # ran out first ends the planning: the machine got faster), then for the last part
+    assert 1 <= len(plans) <= budget.REPLANS + 1
     assert plans == sorted(plans)
-    assert t.step == t.cfg.steps or t.stopped.startswith("time budget")
+    assert t.step == t.cfg.steps or t.stopped.startswith("the 0.05-minute budget ran out")
     evaluations = [r for r in t.run.read_metrics() if "valid_loss" in r]
     assert len(evaluations) == 1 and evaluations[0]["step"] == t.step  # only at the end
     assert (tmp_path / "run" / "best").exists()

@@ -58,6 +58,9 @@ def fit_for(trainer: Trainer, minutes: float, *, calibration_steps: int = 20) ->
     if not finished:
         trainer.cfg = _plan(cfg, trainer.step, per_step, budget - (time.perf_counter() - started))
         trainer.fit()  # ends with an evaluation and the best checkpoint
+        if trainer.stopped.startswith("time budget"):  # the machine slowed down: the schedule did not end
+            trainer.stopped = (f"the {minutes:g}-minute budget ran out at update {trainer.step:,} of the "
+                               f"{trainer.cfg.steps:,} planned")
     elif valid is not None:
         trainer.evaluate_and_checkpoint()
     trainer.finish()

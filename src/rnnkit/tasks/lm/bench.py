@@ -66,7 +66,7 @@ def lm_quality(config, advance: Callable[[str], None]) -> dict:
     cfg = lm_config(config)
     trained = train_run("lm", cfg, data=config.data, out=config.out, minutes=config.minutes,
                         validate=config.out is not None)
-    parts, trainer = trained.parts, trained.trainer
+    parts, trainer, cfg = trained.parts, trained.trainer, trained.config  # the config as the task completed it
     advance("train")
     metrics = parts.metrics(trainer.evaluate(parts.valid))
     advance("evaluate")

@@ -62,7 +62,8 @@ class LanguageModelTask(Task):
     quality = "rnnkit.tasks.lm.bench"
 
     def build(self, cfg: LMRun, data: str | None, preprocessor: Codec | None = None) -> Parts:
-        """Model, streams and n-gram baseline; the codec is fitted on the training split unless given."""
+        """Model, streams and n-gram baseline; the codec is fitted on the training split unless given, and
+        then a word model may be sized to the time budget (``size_for_budget``)."""
         source = data or "the embedded corpus"
         train_spans, valid_spans = split_valid(corpus_spans(data), cfg.data.valid_fraction)
         if not train_spans or not valid_spans:
@@ -80,8 +81,8 @@ class LanguageModelTask(Task):
         valid = TextStream(valid_spans, codec, batch_size=min(d.batch_size, 16), bptt=d.bptt)
         for name, stream in (("training", train), ("validation", valid)):
             check_stream(stream, f"{source}: the {name} split")
-        completed = size_for_budget(self, cfg, codec, train, notes) if preprocessor is None else cfg
-        cfg = completed
+        if preprocessor is None:  # a new run: its model may be sized to the budget (a trained run keeps its own)
+            cfg = size_for_budget(self, cfg, codec, train, notes)
         model = self.build_model(cfg, codec)
         ngram = functools.cache(lambda: fit_ngram(codec, train_spans, d))  # the baseline's, and the mixture's
         mixture = functools.cache(lambda: Mixture(ngram())) if d.mixture else None
@@ -107,7 +108,7 @@ class LanguageModelTask(Task):
             extra_metrics=lambda metrics, model: self.metrics(metrics, Predictor(model, codec), valid, d, model,
                                                               mixture),
             artifacts=lambda run_dir, _: mixture().save(run_dir) if mixture and mixture().weight is not None else [],
-            config=completed,
+            config=cfg,
         )
 
     def build_model(self, cfg: LMRun, preprocessor: Codec) -> LanguageModel:
