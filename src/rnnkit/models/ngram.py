@@ -208,9 +208,8 @@ class KneserNey:
         return out
 
     def log_probs(self, ids: Sequence[int], start: int = 0) -> np.ndarray:
-        """(T - start, V) float32: row t - start is the log-distribution of the id at position t >= ``start``
-        of the document ``ids`` (T ids), given its start and ``ids[:t]`` as in ``evaluate``; equal to
-        ``np.log(distribution(ids[:t]))``."""
+        """(T - start, V) float32: row t - start is ``np.log(distribution(ids[:t]))``, the log-distribution of
+        the t-th of the T ids of the document ``ids`` (t >= ``start``), read as ``evaluate`` reads it."""
         stream, depth = self._pad([ids])
         grams = self._grams(stream, depth)
         out = np.empty((max(len(stream) - 1 - start, 0), self.vocab_size), dtype=np.float32)
