@@ -20,7 +20,8 @@ FORBIDDEN = {
 ALLOWED_IN_STATE = {"rnnkit.state"}
 # Task packages, which only the registry names: the CLI, the server, the page, export, the pipeline and the
 # generic benchmarks reach a task through ``rnnkit.registry`` and the contract in ``rnnkit.tasks.base``
-TASK_PACKAGES = ["rnnkit.tasks.lm", "rnnkit.tasks.classify", "rnnkit.tasks.seq2seq", "rnnkit.tasks.memory"]
+TASK_PACKAGES = ["rnnkit.tasks.lm", "rnnkit.tasks.classify", "rnnkit.tasks.seq2seq", "rnnkit.tasks.music",
+                 "rnnkit.tasks.memory"]
 FORBIDDEN.update({
     "rnnkit.cli": TASK_PACKAGES,
     "rnnkit.cli_use": TASK_PACKAGES,

@@ -22,6 +22,7 @@ TASKS = {
     "lm": "rnnkit.tasks.lm:TASK",
     "classify": "rnnkit.tasks.classify:TASK",
     "seq2seq": "rnnkit.tasks.seq2seq:TASK",
+    "music": "rnnkit.tasks.music:TASK",
     "adding": "rnnkit.tasks.memory:ADDING",
     "copy": "rnnkit.tasks.memory:COPY",
     "digits": "rnnkit.tasks.memory:DIGITS",

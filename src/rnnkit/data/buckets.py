@@ -8,6 +8,7 @@ order of batches stays random. Evaluation batches are sorted by length and never
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Iterator, Sequence
 
@@ -49,6 +50,11 @@ class BucketedBatches:
 
     def __len__(self) -> int:
         return len(self.sequences)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        """Batches in one pass (``TrainConfig.max_epochs`` counts passes in them)."""
+        return math.ceil(len(self.sequences) / self.batch_size)
 
     def batches(self, epoch: int) -> Iterator[Batch]:
         for index in self.order(epoch):

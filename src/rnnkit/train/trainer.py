@@ -88,7 +88,8 @@ class TrainConfig:
 
 class DataSource(Protocol):
     """Batches for one pass over the data; the same ``epoch`` must give the same batches (resume). A source
-    that knows how many batches a pass gives says so with ``__len__`` (``TrainConfig.max_epochs`` needs it)."""
+    that knows how many batches a pass gives says so with ``__len__``, or with ``batches_per_epoch`` where
+    its length counts examples (``TrainConfig.max_epochs`` needs one of them)."""
 
     def batches(self, epoch: int) -> Iterable[Batch]: ...
 
@@ -157,9 +158,11 @@ class Trainer:
 
     def epoch_steps(self, epochs: float | None, cfg: TrainConfig | None = None) -> int | None:
         """The updates in ``epochs`` passes over the training data, or None when either is unknown."""
-        cfg = cfg or self.cfg
-        batches = len(self.train_data) if epochs is not None and hasattr(self.train_data, "__len__") else None
-        return None if batches is None else max(1, math.ceil(epochs * batches / cfg.accumulate))
+        cfg, data = cfg or self.cfg, self.train_data
+        batches = getattr(data, "batches_per_epoch", None) or (len(data) if hasattr(data, "__len__") else None)
+        if epochs is None or batches is None:
+            return None
+        return max(1, math.ceil(epochs * batches / cfg.accumulate))
 
     # ---- the loop --------------------------------------------------------------------------------
     def fit(self) -> list[dict]:
