@@ -268,7 +268,7 @@ COMMANDS: dict[str, Command] = {
     "predict": (cli_use.predict_arguments, cli_use.predict,
                 "a trained run's answer: next words, a label (--explain), a translation"),
     "generate": (cli_use.generate_arguments, cli_use.generate,
-                 "sample text from a language model (temperature, top-k, top-p)"),
+                 "sample text from a language model, or music into a MIDI file (temperature, seed)"),
     "chat": (cli_use.chat_arguments, cli_use.chat, "talk with a dialogue model in the terminal"),
     "serve": (cli_use.serve_arguments, cli_use.serve, "serve runs over HTTP with a web page (127.0.0.1 unless --host)"),
     "export": (cli_use.export_arguments, cli_use.export, "write a run as ONNX (the step function, state explicit)"),

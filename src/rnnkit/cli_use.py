@@ -73,16 +73,18 @@ def _inputs(words: list[str]) -> list[str]:
 
 
 def generate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", metavar="RUN", help="a run directory of a task that generates (lm)")
-    parser.add_argument("--prime", default="", help="the text to continue (default: a document start)")
-    parser.add_argument("--length", type=int, help="tokens to generate (default: the task's, 200 for lm)")
+    parser.add_argument("run", metavar="RUN", help="a run directory of a task that generates (lm, music)")
+    parser.add_argument("--prime", default="", help="the text to continue (lm), or a MIDI file whose notes the "
+                        "music continues (default: none)")
+    parser.add_argument("--length", type=int, help="tokens (lm) or time steps (music) to generate (default: the "
+                        "task's, 200 for lm, 64 for music)")
     parser.add_argument("--temperature", type=float,
                         help="0 is greedy; higher is more varied (default: the task's, 0.8 for lm)")
     parser.add_argument("--top-k", type=int, help="sample only from the k most probable tokens")
     parser.add_argument("--top-p", type=float, help="sample from the smallest set holding this probability")
     parser.add_argument("--seed", type=int, help="the same seed gives the same text")
-    parser.add_argument("--out", metavar="FILE", help="also write the text to FILE (never overwritten without "
-                                                     "--overwrite)")
+    parser.add_argument("--out", metavar="FILE", help="also write the text to FILE; music: the MIDI file to write, "
+                        "with its piano roll beside it as FILE.png (never overwritten without --overwrite)")
     parser.add_argument("--overwrite", action="store_true", help="replace FILE of --out if it exists")
 
 
@@ -98,6 +100,8 @@ def generate(args: argparse.Namespace) -> int:
     d = pipeline.defaults
     length = d["length"] if args.length is None else args.length
     temperature = d["temperature"] if args.temperature is None else args.temperature
+    if pipeline.output == "file":
+        return _generate_files(args, pipeline, length, temperature)
     pieces = [args.prime]
     print(args.prime, end="", flush=True)
     for piece in pipeline.generate(args.prime, length=length, temperature=temperature, top_k=args.top_k,
@@ -108,6 +112,19 @@ def generate(args: argparse.Namespace) -> int:
     if args.out:
         written = write_atomic(args.out, "".join(pieces) + "\n", overwrite=args.overwrite)
         print(f"wrote {written}", file=sys.stderr)  # stdout holds the text alone
+    return 0
+
+
+def _generate_files(args: argparse.Namespace, pipeline, length: int, temperature: float) -> int:
+    """``rnnkit generate`` for a pipeline whose output is a file (music: a MIDI file and its piano roll)."""
+    if not args.out:
+        raise UsageError(f"rnnkit generate: a {pipeline.task} run writes a file: give --out FILE")
+    for flag, value in (("--top-k", args.top_k), ("--top-p", args.top_p)):
+        if value is not None:
+            raise UsageError(f"rnnkit generate: {flag} does not apply to a {pipeline.task} run")
+    for path in pipeline.generate_files(Path(args.out), prime=args.prime, length=length, temperature=temperature,
+                                        seed=args.seed, overwrite=args.overwrite):
+        print(f"wrote {path}")
     return 0
 
 

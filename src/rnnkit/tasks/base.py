@@ -177,6 +177,9 @@ class Pipeline:
 
     task: ClassVar[str]
     streams: ClassVar[bool] = False
+    # what ``rnnkit generate`` makes: "text", streamed as ``generate`` yields it, or "file", written by
+    # ``generate_files(out, *, prime, length, temperature, seed, overwrite) -> list[Path]`` (music: MIDI)
+    output: ClassVar[str] = "text"
 
     def __init__(self, loaded: Any):
         self.loaded = loaded

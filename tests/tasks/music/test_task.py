@@ -86,4 +86,4 @@ def test_bad_input_gives_one_line(tmp_path, capsys):
 def test_the_embedded_default_is_jsb_chorales():
     parts = TASK.build(make_config("music", overrides=TINY), None)
     assert [len(s.pieces) for s in (parts.train, parts.valid, parts.test)] == [229, 76, 77]
-    assert (parts.preprocessor.low, parts.preprocessor.high) == (43, 96)
+    assert (parts.preprocessor.low, parts.preprocessor.high, parts.preprocessor.steps_per_beat) == (43, 96, 1)

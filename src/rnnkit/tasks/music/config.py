@@ -15,7 +15,9 @@ class MusicDataConfig:
     ``valid`` and ``test`` splits (the JSB Chorales format: pieces of time steps of sounding MIDI pitches)
     or a folder (or glob) of MIDI files, of which ``valid_fraction`` and ``test_fraction`` are split off."""
 
-    steps_per_beat: int = 4  # MIDI files: the grid, in steps a beat (a JSON piano roll has its own)
+    # the time grid in steps a beat: MIDI files are read on it, a JSON piano roll is taken to be on it (the
+    # embedded JSB Chorales are on quarter notes, 1, whatever this says), and generated MIDI is written on it
+    steps_per_beat: int = 4
     drums: bool = False  # MIDI files: keep drum tracks
     valid_fraction: float = 0.1
     test_fraction: float = 0.1

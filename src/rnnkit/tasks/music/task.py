@@ -22,6 +22,7 @@ from rnnkit.tasks.music.config import MusicRun
 from rnnkit.tasks.music.model import MusicModel
 from rnnkit.tasks.music.preprocess import PianoRoll, Piece, read_pianoroll_json, transpositions
 
+DEFAULT_STEPS_PER_BEAT = 1  # the embedded chorales are on quarter notes
 POOL = 8  # batches whose pieces are sorted by length together (less padding)
 
 
@@ -98,12 +99,13 @@ class MusicTask(Task):
     description = "polyphonic music: next piano-roll frames from MIDI files or a JSON piano roll"
     default_data = "JSB Chorales: 382 Bach chorales at quarter-note steps, in their published splits"
     config_class = MusicRun
+    pipeline = "rnnkit.tasks.music.pipeline:MusicPipeline"
     quality = "rnnkit.tasks.music.bench"
 
     def build(self, cfg: MusicRun, data: str | None, preprocessor: PianoRoll | None = None) -> Parts:
         splits = read_pieces(data, cfg)
-        roll = preprocessor or PianoRoll.fit([p for s in splits.values() for p in s],
-                                             steps_per_beat=cfg.data.steps_per_beat)
+        grid = DEFAULT_STEPS_PER_BEAT if data is None else cfg.data.steps_per_beat
+        roll = preprocessor or PianoRoll.fit([p for s in splits.values() for p in s], steps_per_beat=grid)
         d = cfg.data
         train = PieceBatches(splits["train"], roll, batch_size=d.batch_size, shuffle=True, seed=d.seed,
                              transpose=d.transpose)
