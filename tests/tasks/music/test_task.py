@@ -87,3 +87,9 @@ def test_the_embedded_default_is_jsb_chorales():
     parts = TASK.build(make_config("music", overrides=TINY), None)
     assert [len(s.pieces) for s in (parts.train, parts.valid, parts.test)] == [229, 76, 77]
     assert (parts.preprocessor.low, parts.preprocessor.high, parts.preprocessor.steps_per_beat) == (43, 96, 1)
+
+
+def test_the_sigmoid_head_is_limited_in_passes_and_the_joint_head_is_not():
+    assert make_config("music", overrides=["model.head=sigmoid"]).train.max_epochs == 100
+    assert make_config("music", overrides=["model.head=sigmoid", "train.max_epochs=7"]).train.max_epochs == 7
+    assert make_config("music").train.max_epochs is None
