@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -18,3 +19,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+def _markov_docs(seed: int, n: int = 30, vocab: int = 12) -> list[list[int]]:
+    rng = np.random.default_rng(seed)
+    nxt = rng.integers(0, vocab, size=(vocab, 3))
+    out = []
+    for _ in range(n):
+        doc = [int(rng.integers(vocab))]
+        for _ in range(int(rng.integers(1, 25))):
+            doc.append(int(nxt[doc[-1], rng.integers(3)]))
+        out.append(doc)
+    return out
+
+
+@pytest.fixture(scope="session")
+def markov_docs():
+    """``markov_docs(seed, n=30)``: n documents of ids 0..11 from a sparse random Markov chain (three
+    followers an id), so that n-gram contexts repeat; the same seed gives the same documents."""
+    return _markov_docs

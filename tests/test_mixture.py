@@ -17,23 +17,10 @@ VOCAB = 12
 TEXT = "the cat sat on the mat. " * 50
 
 
-def docs(seed: int, n: int = 30) -> list[list[int]]:
-    """Documents from a sparse random Markov chain (three followers per id), so that contexts repeat."""
-    rng = np.random.default_rng(seed)
-    nxt = rng.integers(0, VOCAB, size=(VOCAB, 3))
-    out = []
-    for _ in range(n):
-        doc = [int(rng.integers(VOCAB))]
-        for _ in range(int(rng.integers(1, 25))):
-            doc.append(int(nxt[doc[-1], rng.integers(3)]))
-        out.append(doc)
-    return out
-
-
 @pytest.fixture(scope="module")
-def models():
+def models(markov_docs):
     """A unigram and a trigram Kneser-Ney model of the same toy corpus."""
-    train = docs(0)
+    train = markov_docs(0)
     return KneserNey(VOCAB, order=1).fit(train), KneserNey(VOCAB, order=3).fit(train)
 
 
@@ -45,11 +32,11 @@ def walk(scorer, ids):
     return cursors
 
 
-def test_logp_is_the_log_of_the_weighted_sum(models):
+def test_logp_is_the_log_of_the_weighted_sum(models, markov_docs):
     uni, tri = models
     mix = MixtureScorer(NGramScorer(uni), NGramScorer(tri), 0.3)
     assert isinstance(mix, Scorer) and mix.vocab_size == VOCAB
-    ids = docs(5, n=1)[0] + [0, 11]
+    ids = markov_docs(5, n=1)[0] + [0, 11]
     for t, cursor in enumerate(walk(mix, ids)):
         want = 0.3 * uni.distribution(ids[:t]) + 0.7 * tri.distribution(ids[:t])
         np.testing.assert_allclose(np.exp(cursor.logp.astype(np.float64)), want, rtol=1e-6)
@@ -60,26 +47,26 @@ def test_logp_is_the_log_of_the_weighted_sum(models):
 
 
 @pytest.mark.parametrize("weight", [0.0, 1.0])
-def test_weight_zero_or_one_gives_exactly_one_component(models, weight):
+def test_weight_zero_or_one_gives_exactly_one_component(models, weight, markov_docs):
     mix = MixtureScorer(NGramScorer(models[0]), NGramScorer(models[1]), weight)
-    for cursor in walk(mix, docs(6, n=1)[0]):
+    for cursor in walk(mix, markov_docs(6, n=1)[0]):
         one = cursor.state[0] if weight == 1.0 else cursor.state[1]
         np.testing.assert_array_equal(cursor.logp, one.logp)
 
 
-def test_rejects_a_bad_weight_or_differing_vocabularies(models):
+def test_rejects_a_bad_weight_or_differing_vocabularies(models, markov_docs):
     uni, tri = models
     for weight in (-0.1, 1.5):
         with pytest.raises(ValueError, match="weight"):
             MixtureScorer(NGramScorer(uni), NGramScorer(tri), weight)
-    other = KneserNey(VOCAB + 1, order=2).fit(docs(0))
+    other = KneserNey(VOCAB + 1, order=2).fit(markov_docs(0))
     with pytest.raises(ValueError, match=f"{VOCAB} and {VOCAB + 1}"):
         MixtureScorer(NGramScorer(uni), NGramScorer(other), 0.5)
 
 
-def test_batched_advance_equals_one_at_a_time(models):
+def test_batched_advance_equals_one_at_a_time(models, markov_docs):
     mix = MixtureScorer(NGramScorer(models[0]), NGramScorer(models[1]), 0.4)
-    ids = docs(7, n=1)[0][:6]
+    ids = markov_docs(7, n=1)[0][:6]
     cursors = walk(mix, ids)
     batched = mix.advance(cursors[:-1], ids)
     for got, want in zip(batched, cursors[1:]):
@@ -136,9 +123,9 @@ def test_fit_weight_recovers_a_known_mixture():
     assert all(likelihood(w) >= likelihood(v) for v in np.linspace(0.01, 0.99, 99))  # the grid's best, or better
 
 
-def test_fit_weight_on_n_gram_log_probs(models):
+def test_fit_weight_on_n_gram_log_probs(models, markov_docs):
     uni, tri = models
-    held_out = [i for d in docs(9, n=10) for i in d]
+    held_out = [i for d in markov_docs(9, n=10) for i in d]
     targets = np.arange(len(held_out)), held_out
     a, b = tri.log_probs(held_out)[targets], uni.log_probs(held_out)[targets]
     w = fit_weight(a, b)

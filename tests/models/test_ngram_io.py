@@ -13,29 +13,16 @@ from rnnkit.models.ngram import KneserNey
 VOCAB = 12
 
 
-def docs(seed: int, n: int = 30) -> list[list[int]]:
-    """Documents from a sparse random Markov chain (three followers per id), so that contexts repeat."""
-    rng = np.random.default_rng(seed)
-    nxt = rng.integers(0, VOCAB, size=(VOCAB, 3))
-    out = []
-    for _ in range(n):
-        doc = [int(rng.integers(VOCAB))]
-        for _ in range(int(rng.integers(1, 25))):
-            doc.append(int(nxt[doc[-1], rng.integers(3)]))
-        out.append(doc)
-    return out
-
-
 @pytest.fixture
-def saved(tmp_path):
+def saved(tmp_path, markov_docs):
     """The path of a saved trigram model."""
-    return KneserNey(VOCAB, order=3).fit(docs(0)).save(tmp_path / "kn.safetensors")
+    return KneserNey(VOCAB, order=3).fit(markov_docs(0)).save(tmp_path / "kn.safetensors")
 
 
 @pytest.mark.parametrize("order", [1, 3, 5])
 @pytest.mark.parametrize("discount", [None, 0.6])
-def test_round_trip_changes_nothing(tmp_path, order, discount):
-    train, held_out = docs(order), docs(order + 100, n=5)
+def test_round_trip_changes_nothing(tmp_path, order, discount, markov_docs):
+    train, held_out = markov_docs(order), markov_docs(order + 100, n=5)
     lm = KneserNey(VOCAB, order=order, discount=discount).fit(train)
     path = tmp_path / "sub" / "kn.safetensors"
     assert lm.save(path) == path
@@ -96,9 +83,9 @@ def test_a_missing_file_is_file_not_found(tmp_path):
 
 
 @pytest.mark.parametrize("order", [1, 2, 4])
-def test_log_probs_equals_the_distribution_loop(order):
-    lm = KneserNey(VOCAB, order=order).fit(docs(order))
-    ids = docs(7, n=1)[0] + [0, 0, 11]  # held out, with contexts the model never saw
+def test_log_probs_equals_the_distribution_loop(order, markov_docs):
+    lm = KneserNey(VOCAB, order=order).fit(markov_docs(order))
+    ids = markov_docs(7, n=1)[0] + [0, 0, 11]  # held out, with contexts the model never saw
     lp = lm.log_probs(ids)
     assert lp.shape == (len(ids), VOCAB) and lp.dtype == np.float32
     for t in range(len(ids)):

@@ -5,8 +5,7 @@ Two servers of the same run start as separate processes: ``batched`` (the defaul
 completions share model steps, up to ``max_batch=64``) and the baseline ``unbatched`` (``max_batch=1``: one
 completion per model call). Levels alternate between the two, so a burst of load from elsewhere hits both.
 
-The run's task must serve completions and typing sessions (``DRIVEN``; the ``lm`` task does), at
-``/v1/TASK/...``:
+The run's task must serve completions and typing sessions at ``/v1/TASK/...`` (``DRIVEN``; ``lm`` does):
 
 - ``complete``: N clients each send ``POST /v1/TASK/complete`` with prefixes cut from a fixed list of
   sentences at seeded points (often inside a word), at every ``--concurrency`` level.

@@ -58,7 +58,7 @@ def test_batches_read_after_a_silent_frame_and_transpose_in_range(data):
     roll = parts.preprocessor
     shifted = PieceBatches(parts.train.pieces, roll, batch_size=4, shuffle=True, transpose=6)
     assert [b.targets.sum() for b in shifted.batches(3)] == [b.targets.sum() for b in shifted.batches(3)]
-    assert len(shifted) == 6
+    assert shifted.batches_per_epoch == 6
 
 
 def test_the_benchmark_measures_both_heads(data, tmp_path, capsys):

@@ -65,7 +65,6 @@ def head_quality(config, head: str) -> dict:
         if best is not None:
             parts.model.load_state_dict(best.model)
         test = trainer.evaluate(parts.test)
-    steps = sum(len(p) for p in parts.train.pieces)
     return {
         "name": f"rnnkit music, {head} head",
         "task": "music",
@@ -75,7 +74,6 @@ def head_quality(config, head: str) -> dict:
                    "updates": trainer.step, "best_step": best.run.step if best is not None else trainer.step},
         "minutes": trained.seconds / 60,
         "passes": trainer.step * cfg.data.batch_size / max(len(parts.train.pieces), 1),
-        "train_steps_per_pass": steps,
         "valid": best.run.metrics if best is not None else {},
         "test": test,
         "baseline_name": parts.baseline_name,

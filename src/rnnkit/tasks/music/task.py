@@ -9,8 +9,8 @@ split.
 
 from __future__ import annotations
 
-import math
 import random
+from collections.abc import Iterator
 from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from rnnkit.batch import Batch, pad
+from rnnkit.data.buckets import BucketedBatches
 from rnnkit.tasks.base import Parts, Task
 from rnnkit.tasks.music.config import MusicRun
 from rnnkit.tasks.music.model import MusicModel
@@ -28,44 +29,32 @@ POOL = 8
 SIGMOID_MAX_EPOCHS = 100.0  # batches whose pieces are sorted by length together (less padding)
 
 
-class PieceBatches:
+class PieceBatches(BucketedBatches):
     """Pieces as padded batches: ``inputs`` (B, T, P) the silent start frame and frames 1 .. T-1,
-    ``targets`` (B, T, P) frames 1 .. T, ``lengths`` (B,). With ``shuffle`` the order changes each pass
-    (seeded by the pass, so a resumed run sees the same batches), and with ``transpose`` N every piece is
-    shifted by a random -N .. N semitones that keeps it in the roll's range."""
+    ``targets`` (B, T, P) frames 1 .. T, ``lengths`` (B,); batched by length as ``BucketedBatches`` orders
+    them (a resumed run sees the same batches). With ``transpose`` N every piece is shifted by a random
+    -N .. N semitones, each pass anew, that keep it in the roll's range."""
 
     def __init__(self, pieces: list[Piece], roll: PianoRoll, *, batch_size: int, shuffle: bool = False,
                  seed: int = 0, transpose: int = 0):
         if not pieces:
             raise ValueError("no pieces to batch")
-        self.pieces, self.roll, self.batch_size = pieces, roll, batch_size
-        self.shuffle, self.seed, self.transpose = shuffle, seed, transpose
+        frames = [roll.encode(p) for p in pieces]
+        super().__init__(frames, [0] * len(pieces), batch_size=batch_size, shuffle=shuffle, seed=seed, pool=POOL)
+        self.pieces, self.roll, self.transpose = pieces, roll, transpose
 
-    def __len__(self) -> int:
-        return math.ceil(len(self.pieces) / self.batch_size)
-
-    def batches(self, epoch: int):
+    def batches(self, epoch: int) -> Iterator[Batch]:
         rng = random.Random(self.seed * 100_003 + epoch)
-        order = list(range(len(self.pieces)))
-        if self.shuffle:
-            rng.shuffle(order)
-        span = self.batch_size * POOL
-        groups = []
-        for a in range(0, len(order), span):
-            pooled = sorted(order[a : a + span], key=lambda i: len(self.pieces[i]))
-            groups.extend(pooled[b : b + self.batch_size] for b in range(0, len(pooled), self.batch_size))
-        if self.shuffle:
-            rng.shuffle(groups)
-        for group in groups:
-            yield self.batch([self._shifted(self.pieces[i], rng) for i in group])
+        for index in self.order(epoch):
+            if self.transpose:
+                shifted = [rng.choice(transpositions(self.pieces[i], self.roll.low, self.roll.high,
+                                                     max_shift=self.transpose)) for i in index]
+                yield self.frames_batch([self.roll.encode(p) for p in shifted])
+            else:
+                yield self.frames_batch([self.sequences[i] for i in index])
 
-    def _shifted(self, piece: Piece, rng: random.Random) -> Piece:
-        if not self.transpose:
-            return piece
-        return rng.choice(transpositions(piece, self.roll.low, self.roll.high, max_shift=self.transpose))
-
-    def batch(self, pieces: list[Piece]) -> Batch:
-        frames = [self.roll.encode(p) for p in pieces]
+    @staticmethod
+    def frames_batch(frames: list[torch.Tensor]) -> Batch:
         targets, lengths = pad(frames)
         inputs = torch.cat([torch.zeros_like(targets[:, :1]), targets[:, :-1]], dim=1)
         return Batch(inputs=inputs, targets=targets, lengths=lengths)
