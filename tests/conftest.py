@@ -38,3 +38,13 @@ def markov_docs():
     """``markov_docs(seed, n=30)``: n documents of ids 0..11 from a sparse random Markov chain (three
     followers an id), so that n-gram contexts repeat; the same seed gives the same documents."""
     return _markov_docs
+
+
+@pytest.fixture(scope="session")
+def private_cache(tmp_path_factory):
+    """A cache folder of the test session's own in place of the user's (``XDG_CACHE_HOME``): what a test
+    derives from a package's data (music21's chorales) is made once a session, and never lands in ``~``."""
+    folder = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(folder))
+        yield folder

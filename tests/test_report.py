@@ -59,6 +59,22 @@ def test_non_png_image_is_refused_and_nothing_written(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plot.png"]
 
 
+def test_sound_is_embedded_as_a_player(tmp_path):
+    import wave
+
+    sound = tmp_path / "a.wav"
+    with wave.open(str(sound), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000), w.writeframes(b"\x00\x01" * 80)
+    page = write_report(tmp_path / "r.html", title="t", sections=[Section("listen", audio=sound)]).read_text()
+    (encoded,) = re.findall(r'<audio controls src="data:audio/wav;base64,([A-Za-z0-9+/=]+)"></audio>', page)
+    assert base64.b64decode(encoded) == sound.read_bytes()
+    fake = tmp_path / "b.wav"
+    fake.write_bytes(b"ID3 not a wave")
+    with pytest.raises(ValueError, match="not a WAV or Ogg"):
+        write_report(tmp_path / "s.html", title="t", sections=[Section("listen", audio=fake)])
+    assert not (tmp_path / "s.html").exists()
+
+
 @pytest.mark.parametrize(
     ("value", "text"),
     [(3, "3"), (0.123456, "0.1235"), (2.0, "2"), (1.23456, "1.235"), (12345.678, "12346"), (-0.5, "-0.5"),

@@ -17,20 +17,25 @@ def predict_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="+", metavar="INPUT",
                         help="the input (several words are joined by spaces); - reads inputs from standard input, "
                              "one per line")
-    for option, owners in task_options().items():
+    _add_task_options(parser, "OPTIONS")
+
+
+def _add_task_options(parser: argparse.ArgumentParser, which: str) -> None:
+    for option, owners in task_options(which).items():
         kind = {"action": "store_true"} if option.kind is bool else {"type": option.kind, "metavar": option.metavar}
         names = [option.short, option.flag] if option.short else [option.flag]
         parser.add_argument(*names, dest=option.dest, help=f"{', '.join(owners)}: {option.help}", **kind)
 
 
-def task_options() -> dict:
-    """Every task's ``rnnkit predict`` options, each with the tasks that take it. A flag two tasks declare
-    must mean the same in both."""
+def task_options(which: str = "OPTIONS") -> dict:
+    """Every task's options of ``rnnkit predict`` (its cli module's ``OPTIONS``) or ``rnnkit generate``
+    (``GENERATE_OPTIONS``), each with the tasks that take it. A flag two tasks declare must mean the same in
+    both."""
     from rnnkit import registry
 
     found: dict = {}
     for task in registry.tasks():
-        for option in getattr(task.part("cli"), "OPTIONS", []):
+        for option in getattr(task.part("cli"), which, []):
             same = [o for o in found if o.flag == option.flag]
             if same and same[0] != option:
                 raise RuntimeError(f"tasks declare {option.flag} with different meanings")
@@ -44,14 +49,9 @@ def predict(args: argparse.Namespace) -> int:
 
     pipeline = from_checkpoint(args.run)
     shows = registry.task(pipeline.task).part("cli")
-    own = {o.dest for o in getattr(shows, "OPTIONS", [])}
-    given = {o.dest: getattr(args, o.dest) for o in task_options()}
-    for option in task_options():
-        if option.dest not in own and given[option.dest] not in (None, False):
-            raise UsageError(f"rnnkit predict: {option.flag} does not apply to {args.run}, a {pipeline.task} run")
-    if shows is None:
+    options = _own_options(args, pipeline, "OPTIONS")
+    if not hasattr(shows, "render"):
         raise UsageError(f"rnnkit predict: {args.run} is a {pipeline.task} run, which makes no predictions")
-    options = {dest: value for dest, value in given.items() if dest in own}
     inputs = _inputs(args.text)
     for text in inputs:
         if len(inputs) > 1:
@@ -86,6 +86,24 @@ def generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="FILE", help="also write the text to FILE; music: the MIDI file to write, "
                         "with its piano roll beside it as FILE.png (never overwritten without --overwrite)")
     parser.add_argument("--overwrite", action="store_true", help="replace FILE of --out if it exists")
+    _add_task_options(parser, "GENERATE_OPTIONS")
+
+
+def _own_options(args: argparse.Namespace, pipeline, which: str) -> dict:
+    """The task options given on the command line that ``pipeline``'s task takes; UsageError for one given that
+    it does not."""
+    from rnnkit import registry
+
+    own = {o.dest for o in getattr(registry.task(pipeline.task).part("cli"), which, [])}
+    command = "predict" if which == "OPTIONS" else "generate"
+    options = {}
+    for option in task_options(which):
+        value = getattr(args, option.dest)
+        if option.dest not in own and value not in (None, False):
+            raise UsageError(f"rnnkit {command}: {option.flag} does not apply to {args.run}, a {pipeline.task} run")
+        if option.dest in own and value is not None:
+            options[option.dest] = value
+    return options
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -100,8 +118,9 @@ def generate(args: argparse.Namespace) -> int:
     d = pipeline.defaults
     length = d["length"] if args.length is None else args.length
     temperature = d["temperature"] if args.temperature is None else args.temperature
+    options = _own_options(args, pipeline, "GENERATE_OPTIONS")
     if pipeline.output == "file":
-        return _generate_files(args, pipeline, length, temperature)
+        return _generate_files(args, pipeline, length, temperature, options)
     pieces = [args.prime]
     print(args.prime, end="", flush=True)
     for piece in pipeline.generate(args.prime, length=length, temperature=temperature, top_k=args.top_k,
@@ -115,7 +134,7 @@ def generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _generate_files(args: argparse.Namespace, pipeline, length: int, temperature: float) -> int:
+def _generate_files(args: argparse.Namespace, pipeline, length: float, temperature: float, options: dict) -> int:
     """``rnnkit generate`` for a pipeline whose output is a file (music: a MIDI file and its piano roll)."""
     if not args.out:
         raise UsageError(f"rnnkit generate: a {pipeline.task} run writes a file: give --out FILE")
@@ -123,7 +142,7 @@ def _generate_files(args: argparse.Namespace, pipeline, length: int, temperature
         if value is not None:
             raise UsageError(f"rnnkit generate: {flag} does not apply to a {pipeline.task} run")
     for path in pipeline.generate_files(Path(args.out), prime=args.prime, length=length, temperature=temperature,
-                                        seed=args.seed, overwrite=args.overwrite):
+                                        seed=args.seed, overwrite=args.overwrite, **options):
         print(f"wrote {path}")
     return 0
 

@@ -63,9 +63,11 @@ class Table:
 
 @dataclass
 class Section:
-    """A section under ``heading``: optional ``text``, ``html``, ``table`` and ``image``, shown in that order.
+    """A section under ``heading``: optional ``text``, ``html``, ``table``, ``image`` and ``audio``, shown in that
+    order.
 
-    ``image`` is the path of a PNG file, embedded in the page; ``text`` is split into paragraphs at blank lines.
+    ``image`` is the path of a PNG file, ``audio`` of a WAV or Ogg file (a player), each embedded in the page;
+    ``text`` is split into paragraphs at blank lines.
     ``html`` is raw HTML inserted as is after the text: it is trusted, so anything user-given in it must already
     be escaped (as the output of ``rnnkit.explain.to_html`` is).
     """
@@ -75,6 +77,7 @@ class Section:
     image: str | Path | None = None
     text: str | None = None
     html: str | None = None
+    audio: str | Path | None = None
 
 
 def write_report(path: str | Path, *, title: str, sections: Sequence[Section]) -> Path:
@@ -82,7 +85,8 @@ def write_report(path: str | Path, *, title: str, sections: Sequence[Section]) -
 
     The parent directory is created if needed. The page is written with ``rnnkit.files.write_atomic``, so a
     reader never sees half a report and a failure leaves the old report (and no temporary file) behind.
-    Raises ValueError if an image is not a PNG, OSError (naming ``path``) if the file cannot be written.
+    Raises ValueError if an image is not a PNG or a sound not WAV or Ogg, OSError (naming ``path``) if the file
+    cannot be written.
     """
     page = render(title=title, sections=sections)  # before touching the disk: a bad image writes nothing
     return write_atomic(path, page)
@@ -129,6 +133,8 @@ def _section(section: Section) -> str:
         parts.append(_table(section.table))
     if section.image is not None:
         parts.append(f"<img src=\"{_png_data_uri(section.image)}\" alt=\"{_esc(section.heading)}\">")
+    if section.audio is not None:
+        parts.append(f"<audio controls src=\"{_audio_data_uri(section.audio)}\"></audio>")
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -156,6 +162,17 @@ def _png_data_uri(image: str | Path) -> str:
     if not data.startswith(_PNG_SIGNATURE):
         raise ValueError(f"{image}: not a PNG file (the report embeds PNG images only)")
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def _audio_data_uri(sound: str | Path) -> str:
+    data = Path(sound).read_bytes()
+    if data.startswith(b"RIFF") and data[8:12] == b"WAVE":
+        kind = "audio/wav"
+    elif data.startswith(b"OggS"):
+        kind = "audio/ogg"
+    else:
+        raise ValueError(f"{sound}: not a WAV or Ogg file (the report embeds those sounds only)")
+    return f"data:{kind};base64," + base64.b64encode(data).decode("ascii")
 
 
 def _esc(text: str) -> str:

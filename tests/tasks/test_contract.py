@@ -31,8 +31,9 @@ def test_every_task_keeps_the_contract(name):
         if getattr(task, which) is None:
             assert part is None
             continue
-        if which == "cli":
-            assert callable(part.render) and isinstance(part.OPTIONS, list)
+        if which == "cli":  # predict's options and how its answers print, and/or generate's options
+            predicts = callable(getattr(part, "render", None)) and isinstance(part.OPTIONS, list)
+            assert predicts or isinstance(part.GENERATE_OPTIONS, list)
         elif which == "router":
             assert part.task == name and part.endpoints
         elif which == "quality":
@@ -48,6 +49,8 @@ def test_predict_flags_mean_one_thing_across_tasks():
     options = task_options()
     flags = [o.flag for o in options]
     assert len(flags) == len(set(flags))
+    generate = [o.flag for o in task_options("GENERATE_OPTIONS")]
+    assert "--unit" in generate and len(generate) == len(set(generate))
     k = next(o for o in options if o.flag == "--k")
     assert set(options[k]) >= {"lm", "classify"}
 

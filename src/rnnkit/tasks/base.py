@@ -12,10 +12,10 @@ once in ``rnnkit.registry.TASKS``, owns:
 - a **pipeline** (``pipeline`` = "module:Class", a ``Pipeline``): raw input -> prediction, shared by the
   CLI, the server and the page;
 - optional parts, each a "module:attribute" reference imported only when used, so that an optional
-  dependency is imported only by the part that needs it: ``cli`` (the predict options and how a prediction
-  prints), ``router`` (its HTTP endpoints, a ``rnnkit.serve.declare.Router``), ``panel`` (its web page
-  panel, a folder with ``panel.html`` and ``panel.js``), ``export`` (an ONNX graph builder) and ``quality``
-  (its quality benchmark module).
+  dependency is imported only by the part that needs it: ``cli`` (``OPTIONS`` of ``rnnkit predict`` and
+  ``render``, how a prediction prints; ``GENERATE_OPTIONS`` of ``rnnkit generate``), ``router`` (its HTTP
+  endpoints, a ``rnnkit.serve.declare.Router``), ``panel`` (its web page panel, a folder with ``panel.html``
+  and ``panel.js``), ``export`` (an ONNX graph builder) and ``quality`` (its quality benchmark module).
 
 The CLI, the server, export and the benchmarks iterate over the registry and ask a task for these; none of
 them branches on a task's name. Adding a task = its package + its tests + one registry line.
@@ -83,7 +83,7 @@ class Parts:
 
 @dataclass(frozen=True)
 class Option:
-    """A task-specific command-line option of ``rnnkit predict`` (``--beam``, ``--explain``). ``flag`` is
+    """A task-specific command-line option of ``rnnkit predict`` or ``generate`` (``--beam``, ``--unit``). ``flag`` is
     its long form; ``kind`` is a type (int, float, str) or ``bool`` for a switch. Two tasks may declare the
     same flag only with the same meaning (same kind and help)."""
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnkit.tasks.music import MusicModelConfig
-from rnnkit.tasks.music.generate import sample
+from rnnkit.tasks.music.generate import frames, sample
 from rnnkit.tasks.music.midi import read_midi, write_midi
 from rnnkit.tasks.music.model import MusicModel
 from rnnkit.tasks.music.preprocess import PianoRoll
@@ -33,6 +33,16 @@ def test_the_primer_continues_and_a_seed_repeats(model):
     with pytest.raises(ValueError):
         sample(model, roll, steps=-1)
 
+
+
+def test_frames_are_the_new_steps_of_sample_as_they_are_drawn(model):
+    roll = PianoRoll(55, 79)
+    steps = frames(model, roll, prime=PRIME, steps=6, seed=5)
+    first = next(steps)
+    assert torch.is_grad_enabled()  # no_grad holds only while a step is drawn, not in the caller's code
+    assert [first, *steps] == sample(model, roll, prime=PRIME, steps=6, seed=5)[len(PRIME):]
+    with pytest.raises(ValueError):
+        frames(model, roll, steps=-1)  # checked when called, before the first step
 
 def test_a_sampled_piece_is_a_midi_file_players_read(model, tmp_path):
     roll = PianoRoll(55, 79, steps_per_beat=4)
@@ -67,19 +77,28 @@ def test_generate_writes_a_midi_file_and_its_piano_roll(run, tmp_path, capsys):
 
     primer = write_midi(PRIME, tmp_path / "primer.mid", steps_per_beat=1)
     out = tmp_path / "new.mid"
-    assert main(["generate", str(run), "--out", str(out), "--length", "12", "--seed", "2", "--prime", str(primer)]) == 0
+    assert main(["generate", str(run), "--out", str(out), "--length", "12", "--unit", "steps", "--seed", "2",
+                 "--prime", str(primer)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert mido.MidiFile(out).length > 0 and (tmp_path / "new.mid.png").read_bytes()[:4] == b"\x89PNG"
+    wav = (tmp_path / "new.mid.wav").read_bytes()  # fluidsynth and a soundfont come with make install
+    assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE"
+    assert 12 < len(read_midi(out, steps_per_beat=4)) <= 24  # the primer's 12 steps on the run's grid, 12 new
     notes = read_midi(out, steps_per_beat=1)
-    assert notes[:3] == PRIME[:3]  # the primer's chords open the piece (the run's grid is one step a beat)
+    assert notes[:3] == PRIME[:3]  # the primer's chords open the piece, read a step a beat
     for argv, words in ((["generate", str(run), "--out", str(out)], "already exists"),
                         (["generate", str(run), "--out", str(tmp_path / "b.mid"), "--top-k", "3"], "does not apply"),
                         (["generate", str(run)], "give --out"),
+                        (["generate", str(run), "--out", str(tmp_path / "c.mid"), "--unit", "furlongs"], "unit must"),
+                        (["generate", str(run), "--out", str(tmp_path / "d.mid"), "--audio", "mp3"], "audio must"),
                         (["predict", str(run), "anything"], "makes no predictions")):
         status = main(argv)
         err = capsys.readouterr().err.strip()
         assert status != 0 and len(err.splitlines()) == 1 and words in err, err
-    assert main(["generate", str(run), "--out", str(out), "--overwrite", "--seed", "2", "--length", "4"]) == 0
+    assert main(["generate", str(run), "--out", str(out), "--overwrite", "--seed", "2", "--length", "1",
+                 "--audio", "none"]) == 0  # one bar: 16 steps of sixteenths
+    assert len(read_midi(out, steps_per_beat=4)) <= 16
+    assert (tmp_path / "new.mid.wav").read_bytes() == wav  # with --audio none the sound is left as it was
 
 
 def test_predict_composes_after_each_primer(run, tmp_path):
@@ -87,6 +106,10 @@ def test_predict_composes_after_each_primer(run, tmp_path):
 
     pipeline = from_checkpoint(run)
     primer = write_midi(PRIME[:2], tmp_path / "p.mid", steps_per_beat=4)
-    with_primer, without = pipeline.predict([primer, ""], length=6, seed=4)
+    with_primer, without = pipeline.predict([primer, ""], length=6, unit="steps", seed=4)
     assert with_primer[:2] == PRIME[:2] and len(with_primer) == 8 and len(without) == 6
-    assert pipeline.defaults == {"length": 64, "temperature": 1.0} and "generate" in pipeline.commands
+    assert pipeline.defaults == {"length": 16, "unit": "bars", "temperature": 1.0, "audio": "wav"}
+    assert "generate" in pipeline.commands
+    # bars and beats at the run's 4 steps a beat; seconds at the 100 beats a minute the MIDI files are written at
+    assert [pipeline.span(2, "bars"), pipeline.span(3, "beats"), pipeline.span(5, "steps"),
+            pipeline.span(6, "seconds")] == [32, 12, 5, 40]

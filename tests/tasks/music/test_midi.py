@@ -204,15 +204,15 @@ def test_folder_warns_through_the_rnnkit_logger_by_default(tmp_path, caplog):
 
 def test_empty_folder_or_no_usable_file_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="no MIDI files"):
+    with pytest.raises(ValueError, match="no music files"):
         read_midi_folder(tmp_path / "empty")
-    with pytest.raises(ValueError, match="no MIDI files"):
+    with pytest.raises(ValueError, match="no music files"):
         read_midi_folder(str(tmp_path / "nowhere" / "*.mid"))
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "a.mid").write_text("text")
     (bad / "b.midi").write_bytes(b"MThd")
     warnings: list[str] = []
-    with pytest.raises(ValueError, match=r"^.*bad: no usable MIDI files \(2 skipped\)$"):
+    with pytest.raises(ValueError, match=r"^.*bad: no usable music files \(2 skipped\)$"):
         read_midi_folder(bad, warn=warnings.append)
     assert len(warnings) == 2

@@ -8,6 +8,7 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.tasks.music import TASK
+from rnnkit.tasks.music.midi import read_midi
 from rnnkit.tasks.music.task import PieceBatches
 from rnnkit.tasks.run import load, make_config, train
 
@@ -43,6 +44,14 @@ def test_both_heads_learn_and_beat_the_baseline(data, tmp_path, head):
     assert result.test["loss"] < result.baseline["loss"]  # chords and their motion, beyond pitch frequencies
     loaded = load(tmp_path / head)
     assert loaded.config.model.head == head and loaded.preprocessor.size == result_roll_size(data)
+    # beside the run: samples composed and compared with the test pieces, and a page that plays one
+    samples = json.loads((tmp_path / head / "samples.json").read_text())
+    assert set(samples["distance"]) == {"pitch_class", "polyphony", "interval", "note_density", "polyphony_mean"}
+    assert 0 <= samples["overall"] <= 1 and samples["speed"]["events"] == 8 * 16 * 4 * 4  # 16 bars, 4 steps a beat
+    assert (tmp_path / head / "samples.png").read_bytes()[:4] == b"\x89PNG"
+    assert read_midi(tmp_path / head / "sample.mid", steps_per_beat=4)
+    page = (tmp_path / head / "report.html").read_text()
+    assert "<audio controls" in page and page.count("<img") == 2
 
 
 def result_roll_size(path) -> int:
@@ -66,10 +75,14 @@ def test_the_benchmark_measures_both_heads(data, tmp_path, capsys):
                    "--json", str(tmp_path / "music.json")])
     assert status == 0
     report = json.loads((tmp_path / "music.json").read_text())
-    assert [r["head"] for r in report["results"]] == ["sigmoid", "joint"]
-    for r in report["results"]:
-        assert r["test"]["loss"] > 0 and r["baseline"]["loss"] > 0
-    assert "joint head" in capsys.readouterr().out
+    assert [r["head"] for r in report["results"]] == ["sigmoid", "torch", "joint"]
+    rnnkit, plain = [r for r in report["results"] if r["head"] != "torch"], report["results"][1]
+    for r in rnnkit:
+        assert r["test"]["loss"] > 0 and r["baseline"]["loss"] > 0 and r["test"]["loss_from_2"] > 0
+        assert r["samples"]["pieces"] == 8 and 0 <= r["samples"]["overall"] <= 1 and r["samples"]["steps_per_s"] > 0
+    assert plain["test"]["loss_from_2"] > 0 and plain["config"]["passes"] >= 1
+    out = capsys.readouterr().out
+    assert "joint head" in out and "plain PyTorch 1x32 LSTM" in out and "steps a second" in out
 
 
 def test_bad_input_gives_one_line(tmp_path, capsys):
@@ -83,10 +96,11 @@ def test_bad_input_gives_one_line(tmp_path, capsys):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
-def test_the_embedded_default_is_jsb_chorales():
+def test_the_default_is_the_bach_chorales_of_music21s_corpus(private_cache):
     parts = TASK.build(make_config("music", overrides=TINY), None)
-    assert [len(s.pieces) for s in (parts.train, parts.valid, parts.test)] == [229, 76, 77]
-    assert (parts.preprocessor.low, parts.preprocessor.high, parts.preprocessor.steps_per_beat) == (43, 96, 1)
+    assert [len(s.pieces) for s in (parts.train, parts.valid, parts.test)] == [265, 33, 33]
+    assert (parts.preprocessor.low, parts.preprocessor.high, parts.preprocessor.steps_per_beat) == (36, 81, 1)
+    assert [p.name for p in (private_cache / "rnnkit").iterdir()][0].startswith("bach-chorales")
 
 
 def test_the_sigmoid_head_is_limited_in_passes_and_the_joint_head_is_not():

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from rnnkit.batch import Batch
 from rnnkit.models.base import Output
 from rnnkit.models.encoder import build_encoder
-from rnnkit.nn.dropout import LockedDropout
+from rnnkit.nn.dropout import LockedDropout, weight_drop
 from rnnkit.state import State
 from rnnkit.tasks.music.config import MusicModelConfig
 from rnnkit.tasks.music.heads import JointHead, SigmoidHead
@@ -29,6 +29,9 @@ class MusicModel(nn.Module):
         self.config, self.pitches = config, pitches
         self.input_dropout = LockedDropout(config.input_dropout)
         self.encoder = build_encoder(config.encoder, pitches)
+        if config.weight_drop:
+            for cell in self.encoder.cells():
+                weight_drop(cell, config.weight_drop)
         self.output_dropout = LockedDropout(config.output_dropout)
         width = config.encoder.hidden_size * (2 if config.encoder.bidirectional else 1)
         self.head = SigmoidHead(width, pitches) if config.head == "sigmoid" else JointHead(

@@ -1,10 +1,12 @@
-"""Task ``music``: polyphonic music as piano-roll frames, beside an input-blind baseline.
+"""Task ``music``: polyphonic music as piano-roll frames or as performance events, beside an input-blind
+baseline.
 
-``rnnkit train music`` trains on the embedded JSB Chorales; ``--data PATH`` reads a JSON piano roll with
-its own ``train``/``valid``/``test`` splits (the JSB Chorales format) or a folder (or glob) of MIDI files,
-split by ``data.valid_fraction`` and ``data.test_fraction``. The baseline is every pitch on its own at its
-training frequency; the figure is the negative log-likelihood per time step (``loss``, nats) on the test
-split.
+``rnnkit train music`` trains on the Bach chorales of music21's corpus; ``--data PATH`` reads a JSON piano
+roll or a folder of MIDI files and scores (``rnnkit.tasks.music.sources``). Over a piano roll (``data.representation =
+"roll"``) the baseline is every pitch on its own at its training frequency and the figure the negative
+log-likelihood per time step (``loss``, nats) on the test split; over events (``"events"``,
+``rnnkit.tasks.music.event_data``) the baseline is each event at its training frequency and the figure the
+cross-entropy per event.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import replace
-from importlib.resources import files
-from pathlib import Path
 
 import torch
 
@@ -21,10 +21,14 @@ from rnnkit.batch import Batch, pad
 from rnnkit.data.buckets import BucketedBatches
 from rnnkit.tasks.base import Parts, Task
 from rnnkit.tasks.music.config import MusicRun
+from rnnkit.tasks.music.event_data import build_events
+from rnnkit.tasks.music.event_model import EventModel
+from rnnkit.tasks.music.events import EventCodec
 from rnnkit.tasks.music.model import MusicModel
-from rnnkit.tasks.music.preprocess import PianoRoll, Piece, read_pianoroll_json, transpositions
+from rnnkit.tasks.music.preprocess import PianoRoll, Piece, transpositions
+from rnnkit.tasks.music.samples import ROLL_TEMPO, write_samples
+from rnnkit.tasks.music.sources import grid, read_note_pieces, read_pieces
 
-DEFAULT_STEPS_PER_BEAT = 1  # the embedded chorales are on quarter notes
 POOL = 8
 SIGMOID_MAX_EPOCHS = 100.0  # batches whose pieces are sorted by length together (less padding)
 
@@ -60,43 +64,24 @@ class PieceBatches(BucketedBatches):
         return Batch(inputs=inputs, targets=targets, lengths=lengths)
 
 
-def default_path() -> Path:
-    """The embedded default: JSB Chorales at quarter-note steps (origin and licence: ``rnnkit/data/builtin``)."""
-    return Path(str(files("rnnkit.data").joinpath("builtin", "jsb_chorales_quarter.json.gz")))
-
-
-def read_pieces(data: str | None, cfg: MusicRun) -> dict[str, list[Piece]]:
-    """The ``train``, ``valid`` and ``test`` pieces of ``data``: a JSON piano roll's own splits (the embedded
-    chorales when None), or the MIDI files of a folder or glob split by the configured fractions (whole
-    pieces, seeded)."""
-    if data is None or Path(data).name.lower().endswith((".json", ".json.gz")):
-        return read_pianoroll_json(data or default_path())
-    from rnnkit.tasks.music.midi import read_midi_folder
-
-    pieces = [piece for _, piece in read_midi_folder(data, steps_per_beat=cfg.data.steps_per_beat,
-                                                       drums=cfg.data.drums)]
-    random.Random(cfg.data.seed).shuffle(pieces)
-    n_valid = max(1, round(len(pieces) * cfg.data.valid_fraction))
-    n_test = max(1, round(len(pieces) * cfg.data.test_fraction))
-    if len(pieces) < n_valid + n_test + 1:
-        raise ValueError(f"{data}: {len(pieces)} usable MIDI files are too few to split into training, validation "
-                         "and test pieces; give at least 3")
-    return {"valid": pieces[:n_valid], "test": pieces[n_valid : n_valid + n_test],
-            "train": pieces[n_valid + n_test :]}
-
-
 class MusicTask(Task):
     name = "music"
-    description = "polyphonic music: next piano-roll frames from MIDI files or a JSON piano roll"
-    default_data = "JSB Chorales: 382 Bach chorales at quarter-note steps, in their published splits"
+    description = "music: next piano-roll frames or performance events, from MIDI files, scores or a JSON piano roll"
+    default_data = "the Bach chorales of music21's corpus (331 in four parts) at quarter-note steps"
     config_class = MusicRun
     pipeline = "rnnkit.tasks.music.pipeline:MusicPipeline"
+    cli = "rnnkit.tasks.music.cli"
+    router = "rnnkit.tasks.music.serve:router"
+    panel = "rnnkit.tasks.music"
     quality = "rnnkit.tasks.music.bench"
 
-    def build(self, cfg: MusicRun, data: str | None, preprocessor: PianoRoll | None = None) -> Parts:
+    def build(self, cfg: MusicRun, data: str | None, preprocessor: PianoRoll | EventCodec | None = None) -> Parts:
+        if cfg.data.representation == "events":
+            return build_events(cfg, read_note_pieces(data, cfg), preprocessor)
+        if preprocessor is not None and not isinstance(preprocessor, PianoRoll):
+            raise ValueError(f"a roll run needs a {PianoRoll.type!r} preprocessor, got {type(preprocessor).__name__}")
         splits = read_pieces(data, cfg)
-        grid = DEFAULT_STEPS_PER_BEAT if data is None else cfg.data.steps_per_beat
-        roll = preprocessor or PianoRoll.fit([p for s in splits.values() for p in s], steps_per_beat=grid)
+        roll = preprocessor or PianoRoll.fit([p for s in splits.values() for p in s], steps_per_beat=grid(data, cfg))
         d = cfg.data
         train = PieceBatches(splits["train"], roll, batch_size=d.batch_size, shuffle=True, seed=d.seed,
                              transpose=d.transpose)
@@ -107,22 +92,30 @@ class MusicTask(Task):
         return Parts(model=model, train=train, valid=valid, test=test, preprocessor=roll,
                      baseline=lambda: {"loss": independent_nll(splits["test"], roll, frequencies)},
                      baseline_name="each pitch at its training frequency",
+                     artifacts=lambda run, m: write_samples(run, m, roll, splits["test"], tempo=ROLL_TEMPO),
                      notes=[f"piano roll: {roll.size} pitches ({roll.low} to {roll.high}), "
                             f"{sum(len(s) for s in splits.values())} pieces"])
 
     def resolve(self, cfg: MusicRun) -> MusicRun:
         """``cfg`` with at most ``SIGMOID_MAX_EPOCHS`` passes for the sigmoid head unless ``train.max_epochs``
         is set: it overfits JSB Chorales within a few hundred passes (10 minutes: 10.98 nats a step, 100
-        passes: 8.77; docs/results.md), where the joint head still gains."""
-        if cfg.model.head != "sigmoid" or cfg.train.max_epochs is not None:
+        passes: 8.77; docs/results.md), where the joint head still gains. An event run has no head: as given."""
+        if cfg.data.representation != "roll" or cfg.model.head != "sigmoid" or cfg.train.max_epochs is not None:
             return cfg
         return replace(cfg, train=replace(cfg.train, max_epochs=SIGMOID_MAX_EPOCHS))
 
-    def build_model(self, cfg: MusicRun, preprocessor: PianoRoll) -> MusicModel:
+    def build_model(self, cfg: MusicRun, preprocessor: PianoRoll | EventCodec) -> MusicModel | EventModel:
+        if isinstance(preprocessor, EventCodec):
+            return EventModel(cfg.model, preprocessor.size)
         return MusicModel(cfg.model, preprocessor.size)
 
-    def load_preprocessor(self, data: dict | None) -> PianoRoll:
-        return PianoRoll.from_dict(data)
+    def load_preprocessor(self, data: dict | None) -> PianoRoll | EventCodec:
+        """The piano roll or the event codec saved as ``data``, by its ``"type"``."""
+        kinds = {PianoRoll.type: PianoRoll, EventCodec.type: EventCodec}
+        kind = kinds.get(data.get("type")) if isinstance(data, dict) else None
+        if kind is None:
+            raise ValueError(f"not a music preprocessor (type {' or '.join(map(repr, kinds))}): {data!r:.200}")
+        return kind.from_dict(data)
 
 
 def pitch_frequencies(pieces: list[Piece], roll: PianoRoll) -> torch.Tensor:
