@@ -360,3 +360,43 @@ def test_generate_writes_an_event_run_s_midi_file_and_piano_roll(run, tmp_path, 
         pipeline.span(4, "steps")
     status = main(["generate", str(root / "run"), "--out", str(out)])
     assert status != 0 and "already exists" in capsys.readouterr().err
+
+
+def test_an_event_run_streams_frames_as_it_samples_and_serves_its_notes(run, tmp_path):
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from rnnkit.pipeline import from_checkpoint
+    from rnnkit.serve import Settings, create_app
+    from rnnkit.tasks.music.generate_events import EventFrames
+
+    root, _ = run
+    pipeline = from_checkpoint(root / "run")
+    primer = write_midi([[60, 64, 67], [60, 64, 67], [62, 65, 69]], tmp_path / "primer.mid", steps_per_beat=1)
+    stream = pipeline.stream(primer, length=2, unit="bars", seed=5)  # 2 bars at 240 a minute: 2 s, 32 frames
+    assert isinstance(stream, EventFrames) and pipeline.frames_for(2, "bars") == 32 == stream.total
+    # the primer: 3 beats written at 100 a minute, 1.8 s, on the grid of 4 frames a beat at 240 (1/16 s)
+    assert stream.primer == pipeline.primer(primer) and len(stream.primer) == round(1.8 * 16)
+    frames = list(stream)
+    assert len(frames) == 32 and all(f == sorted(set(f)) for f in frames)
+    notes = stream.notes()  # the music itself: what compose gives for the same seed
+    assert notes == pipeline.compose(primer, length=2, unit="bars", seed=5)
+    new = [n for n in notes if n.start >= stream.start - 1e-9]
+    for n in new:  # each new note sounds in the frame of its start
+        assert n.pitch in frames[min(int((n.start - stream.start) / stream.grid + 1e-9), 31)]
+
+    prime = base64.b64encode(primer.read_bytes()).decode()
+    request = {"prime": prime, "length": 2, "unit": "bars", "seed": 5, "audio": "none"}
+    with TestClient(create_app([("events", pipeline)], Settings(allowed_dirs=(root,)))) as client:
+        answer = client.post("/v1/music/generate", json=request).json()
+        assert answer["piece"] == stream.primer + frames and answer["primer_steps"] == len(stream.primer)
+        assert answer["steps_per_beat"] == 4
+        (tmp_path / "served.mid").write_bytes(base64.b64decode(answer["midi"]))
+        written = read_midi_notes(tmp_path / "served.mid")  # the notes with their own timing, not the grid
+        expected = sorted((n.start, n.pitch) for n in notes)
+        assert [p for _, p in sorted((n.start, n.pitch) for n in written)] == [p for _, p in expected]
+        assert sorted(n.start for n in written) == pytest.approx([t for t, _ in expected], abs=2e-3)
+        streamed = client.post("/v1/music/stream", json=request).text
+        assert streamed.count('"pitches"') == 32 and '"length": 32' in streamed
+        assert client.post("/v1/music/generate", json={"length": 3, "unit": "steps"}).status_code == 400

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,10 @@ from rnnkit.files import write_atomic
 from rnnkit.tasks.base import Pipeline
 from rnnkit.tasks.music.events import EventCodec, Note
 from rnnkit.tasks.music.generate import frames, sample
-from rnnkit.tasks.music.generate_events import sample_events
+from rnnkit.tasks.music.generate_events import EventFrames, sample_events
 from rnnkit.tasks.music.midi import notes_to_piece, read_midi, read_midi_notes, write_midi, write_midi_notes
 from rnnkit.tasks.music.preprocess import Piece
-from rnnkit.tasks.music.samples import ROLL_TEMPO
+from rnnkit.tasks.music.samples import EVENT_GRID, ROLL_TEMPO
 
 log = logging.getLogger("rnnkit")
 
@@ -32,8 +33,8 @@ class MusicPipeline(Pipeline):
     """New music after an optional MIDI primer. ``compose(prime, length=16, unit="bars", temperature=1.0,
     seed=None)`` returns it: a piece of time steps for a piano-roll run, a list of ``Note`` for an event run;
     ``generate_files(out, ...)`` writes it as ``out`` (MIDI), ``out.png`` (its piano roll) and ``out.wav``
-    (its sound); ``stream`` yields a piano-roll run's steps as they are sampled; ``predict`` composes after
-    each primer."""
+    (its sound); ``stream`` yields its frames as they are sampled (an event run's on a grid of
+    ``EVENT_GRID`` steps a beat); ``predict`` composes after each primer."""
 
     task = "music"
     output = "file"
@@ -69,27 +70,57 @@ class MusicPipeline(Pipeline):
             return beats * 60 / self.tempo
         return int(length) if unit == "steps" else max(1, round(beats * self.roll.steps_per_beat))
 
+    @property
+    def steps_per_beat(self) -> int:
+        """The grid of the frames ``stream`` and ``primer`` give: the roll's, or ``EVENT_GRID`` for events."""
+        return EVENT_GRID if self.events else self.roll.steps_per_beat
+
+    def frames_for(self, length: float, unit: str = DEFAULTS["unit"]) -> int:
+        """How many frames ``stream`` yields for ``length`` ``unit`` (``span``'s errors)."""
+        span = self.span(length, unit)
+        return span if not self.events else math.ceil(span / self._grid_seconds - 1e-9)
+
+    @property
+    def _grid_seconds(self) -> float:
+        return 60 / (self.tempo * EVENT_GRID)
+
     def stream(self, prime: str | Path = "", *, length: float = DEFAULTS["length"], unit: str = DEFAULTS["unit"],
                temperature: float = DEFAULTS["temperature"], seed: int | None = None) -> Iterator[list[int]]:
-        """The time steps sampled after the MIDI file ``prime`` (none when empty), each its sorted pitches, as
-        they are drawn: with the same seed, ``compose``'s piece after its primer. The primer is read now, so a
-        bad file (ValueError) fails the call, not the first step."""
+        """The frames sampled after the MIDI file ``prime`` (none when empty), each its sorted pitches, as they
+        are drawn: a piano-roll run's time steps (with the same seed, ``compose``'s piece after its primer),
+        an event run's music on a grid of ``steps_per_beat`` (an ``EventFrames``, whose ``notes()`` is the
+        music itself once it ends). The primer is read now, so a bad file (ValueError) fails the call."""
+        if self.events:
+            notes = read_midi_notes(prime) if str(prime) else []
+            return EventFrames(self.model, self.roll, prime=notes, seconds=self.span(length, unit),
+                               grid_seconds=self._grid_seconds, temperature=temperature, seed=seed)
         return frames(self.model, self.roll, prime=self.primer(prime), steps=self.span(length, unit),
                       temperature=temperature, seed=seed)
 
     def primer(self, prime: str | Path = "") -> Piece:
-        """The steps of the MIDI file ``prime`` as the model continues them: on the run's grid, pitches outside
-        its range dropped ([] when empty). ValueError for a file it cannot read, or a run not on a piano roll."""
+        """The frames of the MIDI file ``prime`` as the model continues them ([] when empty): on the run's grid,
+        pitches outside its range dropped. ValueError for a file it cannot read."""
+        if not str(prime):
+            return []
         if self.events:
-            raise ValueError("streaming is for piano-roll runs")
-        piece = read_midi(prime, steps_per_beat=self.roll.steps_per_beat) if str(prime) else []
+            return notes_to_piece(self.roll.decode(self.roll.encode(read_midi_notes(prime))), self._grid_seconds)
+        piece = read_midi(prime, steps_per_beat=self.roll.steps_per_beat)
         return self.roll.decode(self.roll.encode(piece)) if piece else []
+
+    def write_music(self, music: Piece | list[Note], path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``compose``'s music (or an ``EventFrames``' notes) as a MIDI file at ``path``."""
+        if self.events:
+            return write_midi_notes(music, path, tempo=EVENT_FILE_TEMPO, overwrite=overwrite)
+        if not overwrite and Path(path).exists():
+            raise ValueError(f"{path}: already exists; choose another --out or pass --overwrite")
+        return write_midi(music, path, steps_per_beat=self.roll.steps_per_beat, tempo=self.tempo)
 
     def describe(self) -> dict[str, Any]:
         r = self.roll
         if self.events:
             return {**super().describe(), "representation": "events", "pitches": [r.low, r.high],
-                    "time_step": r.time_step, "events": r.size, "tempo": self.tempo}
+                    "time_step": r.time_step, "events": r.size, "tempo": self.tempo,
+                    "steps_per_beat": self.steps_per_beat}
         return {**super().describe(), "representation": "roll", "pitches": [r.low, r.high],
                 "steps_per_beat": r.steps_per_beat, "head": self.loaded.config.model.head, "tempo": self.tempo}
 
@@ -118,7 +149,7 @@ class MusicPipeline(Pipeline):
         ``out.wav`` or ``out.ogg`` (``audio``: "wav", "ogg" or "none"; left out, "wav" where FluidSynth and a
         soundfont are installed, else none, with a warning). Nothing replaces an existing file unless
         ``overwrite`` (checked before anything is written). The roll of an event run is drawn on a grid of
-        4 steps a beat. ValueError for an option out of range or a file in the way, RuntimeError when the
+        ``EVENT_GRID`` steps a beat. ValueError for an option out of range or a file in the way, RuntimeError when the
         sound asked for cannot be made."""
         from rnnkit.tasks.music.audio import audio_available, render_audio
 
@@ -137,14 +168,9 @@ class MusicPipeline(Pipeline):
             if not overwrite and path.exists():
                 raise ValueError(f"{path}: already exists; choose another --out or pass --overwrite")
         music = self.compose(prime, length=length, unit=unit, temperature=temperature, seed=seed)
-        if self.events:
-            seconds = 60 / (self.tempo * 4)  # a grid of 4 steps a beat at the run's tempo
-            picture = piano_roll_png(notes_to_piece(music, seconds), steps_per_beat=4)
-            written = [write_midi_notes(music, out, tempo=EVENT_FILE_TEMPO, overwrite=overwrite)]
-        else:
-            picture = piano_roll_png(music, self.roll.steps_per_beat)
-            written = [write_midi(music, out, steps_per_beat=self.roll.steps_per_beat, tempo=self.tempo)]
-        written.append(write_atomic(png, picture, overwrite=overwrite))
+        grid = notes_to_piece(music, self._grid_seconds) if self.events else music
+        picture = piano_roll_png(grid, self.steps_per_beat)
+        written = [self.write_music(music, out, overwrite=overwrite), write_atomic(png, picture, overwrite=overwrite)]
         if audio != "none":
             written.append(render_audio(out, sound, soundfont=soundfont, overwrite=overwrite))
         return written

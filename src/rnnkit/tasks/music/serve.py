@@ -5,7 +5,9 @@
 shows them); ``prime`` is the MIDI file of ``--prime FILE``, in base64. ``generate`` answers the piece
 (primer first), its MIDI file and, where FluidSynth and a soundfont are installed
 (``rnnkit.tasks.music.audio``), its sound (WAV or Ogg Vorbis);
-``stream`` sends the same piece as server-sent events while the model samples it::
+``stream`` sends the same piece as server-sent events while the model samples it. An event run's frames are
+its music on a grid of 4 steps a beat (``steps_per_beat``), and its MIDI file holds the notes themselves,
+with their own timing and dynamics::
 
     event: primer   data: {"steps": [[60, 64, 67], ...], "length": 64}   the primer's time steps (maybe
                                                                          none), then how many to sample
@@ -31,7 +33,7 @@ from rnnkit.serve.declare import Router, Strict
 from rnnkit.serve.errors import ApiError
 from rnnkit.serve.server import ServedModel, Server
 from rnnkit.serve.sse import stream_events
-from rnnkit.tasks.music.midi import write_midi
+from rnnkit.tasks.music.generate_events import EventFrames
 from rnnkit.tasks.music.preprocess import Piece
 
 router = Router("music")
@@ -77,7 +79,7 @@ async def generate(server: Server, body: GenerateIn) -> GenerateOut:
     options, audio = _options(served, body)
     primer, frames = await server.call(_open, served.pipeline, _prime(body.prime), options)
     new = await server.call(list, frames)
-    return await _result(server, served, primer, new, audio)
+    return await _result(server, served, primer, new, audio, frames)
 
 
 @router.endpoint("stream", Request=GenerateIn)
@@ -89,9 +91,9 @@ async def stream(server: Server, body: GenerateIn):
     new: list[list[int]] = []
 
     async def end() -> dict:
-        return (await _result(server, served, primer, new, audio)).model_dump()
+        return (await _result(server, served, primer, new, audio, frames)).model_dump()
 
-    return await stream_events(server, _events(primer, options["length"], frames, new), end)
+    return await stream_events(server, _events(primer, options["steps"], frames, new), end)
 
 
 def _events(primer: Piece, length: int, frames: Iterator[list[int]],
@@ -119,12 +121,13 @@ def _options(served: ServedModel, body: GenerateIn) -> tuple[dict[str, Any], str
     given = body.model_dump(exclude_none=True)
     o = {**pipeline.defaults, **{k: v for k, v in given.items() if k in pipeline.defaults}}
     try:
-        steps = pipeline.span(o["length"], o["unit"])
+        steps = pipeline.frames_for(o["length"], o["unit"])
     except ValueError as err:
         raise ApiError(400, str(err)) from None
     if steps > MAX_LENGTH:
         raise ApiError(413, f"length: {o['length']} {o['unit']} is {steps} time steps, more than {MAX_LENGTH}")
-    return {"length": steps, "unit": "steps", "temperature": o["temperature"], "seed": body.seed}, o["audio"]
+    options = {"length": o["length"], "unit": o["unit"], "temperature": o["temperature"], "seed": body.seed}
+    return options | {"steps": steps}, o["audio"]
 
 
 def _open(pipeline: Any, prime: bytes, options: dict[str, Any]) -> tuple[Piece, Iterator[list[int]]]:
@@ -139,24 +142,27 @@ def _open(pipeline: Any, prime: bytes, options: dict[str, Any]) -> tuple[Piece, 
             primer = pipeline.primer(where)
             if len(primer) > MAX_LENGTH:
                 raise ApiError(413, f"prime: {len(primer)} time steps, more than {MAX_LENGTH}")
-            return primer, pipeline.stream(where, **options)
+            return primer, pipeline.stream(where, **{k: v for k, v in options.items() if k != "steps"})
         except ValueError as err:  # its messages name the file: the temporary one means the request's prime
             raise ApiError(400, str(err).replace(str(path), "prime")) from None
 
 
-async def _result(server: Server, served: ServedModel, primer: Piece, new: Piece, audio: str) -> GenerateOut:
-    """The answer for the piece ``primer + new``: its MIDI file and audio are written off the model thread."""
+async def _result(server: Server, served: ServedModel, primer: Piece, new: Piece, audio: str,
+                  frames: Iterator[list[int]]) -> GenerateOut:
+    """The answer for the piece ``primer + new``: its MIDI file (an event run's from its notes, with their own
+    timing and dynamics) and audio are written off the model thread."""
     pipeline = served.pipeline
+    music = frames.notes() if isinstance(frames, EventFrames) else primer + new
     timeout = server.settings.request_timeout_s
-    midi, sound = await asyncio.to_thread(_files, primer + new, pipeline, audio, timeout)
+    midi, sound = await asyncio.to_thread(_files, music, pipeline, audio, timeout)
     return GenerateOut(model=served.name, piece=primer + new, primer_steps=len(primer),
-                       steps_per_beat=pipeline.roll.steps_per_beat, midi=_base64(midi),
+                       steps_per_beat=pipeline.steps_per_beat, midi=_base64(midi),
                        audio=None if sound is None else _base64(sound),
                        audio_type=None if sound is None else f"audio/{audio}")
 
 
-def _files(piece: Piece, pipeline: Any, audio: str, timeout: float) -> tuple[bytes, bytes | None]:
-    """The MIDI file of ``piece`` (as ``rnnkit generate`` writes it) and its sound in the ``audio`` format, or
+def _files(music: Any, pipeline: Any, audio: str, timeout: float) -> tuple[bytes, bytes | None]:
+    """The MIDI file of ``music`` (as ``rnnkit generate`` writes it) and its sound in the ``audio`` format, or
     None when none is asked for, the server cannot render audio, the piece is longer than
     ``MAX_AUDIO_SECONDS`` or rendering fails (logged)."""
     import mido
@@ -164,8 +170,7 @@ def _files(piece: Piece, pipeline: Any, audio: str, timeout: float) -> tuple[byt
     from rnnkit.tasks.music.audio import audio_available, render_audio
 
     with tempfile.TemporaryDirectory(prefix="rnnkit-music-") as folder:
-        midi_path = write_midi(piece, Path(folder) / "piece.mid", steps_per_beat=pipeline.roll.steps_per_beat,
-                               tempo=pipeline.tempo)
+        midi_path = pipeline.write_music(music, Path(folder) / "piece.mid")
         midi = midi_path.read_bytes()
         if audio == "none" or not audio_available() or mido.MidiFile(midi_path).length > MAX_AUDIO_SECONDS:
             return midi, None
