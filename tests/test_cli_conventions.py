@@ -101,6 +101,13 @@ def test_generate_never_overwrites_without_being_asked(run, tmp_path, capsys):
     assert out.read_text() != "keep me"
 
 
+@pytest.mark.parametrize("flag", [["--unit", "bars"], ["--audio", "wav"], ["--soundfont", "x.sf2"]])
+def test_a_music_generate_flag_is_refused_for_a_language_model(run, capsys, flag):
+    assert main(["generate", str(run), "--length", "3", *flag]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{flag[0]} does not apply" in err and len(err.splitlines()) == 1
+
+
 def test_diagnose_never_overwrites_without_being_asked(run, tmp_path, capsys):
     assert main(["diagnose", str(run), "--out", str(tmp_path / "d")]) == 0
     before = (tmp_path / "d" / "gradient_flow.json").read_bytes()

@@ -76,15 +76,16 @@ def generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run", metavar="RUN", help="a run directory of a task that generates (lm, music)")
     parser.add_argument("--prime", default="", help="the text to continue (lm), or a MIDI file whose notes the "
                         "music continues (default: none)")
-    parser.add_argument("--length", type=int, help="tokens (lm) or time steps (music) to generate (default: the "
-                        "task's, 200 for lm, 64 for music)")
+    parser.add_argument("--length", type=int, help="tokens (lm) to generate, or music in --unit (default: the "
+                        "task's, 200 tokens for lm, 16 bars for music)")
     parser.add_argument("--temperature", type=float,
                         help="0 is greedy; higher is more varied (default: the task's, 0.8 for lm)")
     parser.add_argument("--top-k", type=int, help="sample only from the k most probable tokens")
     parser.add_argument("--top-p", type=float, help="sample from the smallest set holding this probability")
     parser.add_argument("--seed", type=int, help="the same seed gives the same text")
     parser.add_argument("--out", metavar="FILE", help="also write the text to FILE; music: the MIDI file to write, "
-                        "with its piano roll beside it as FILE.png (never overwritten without --overwrite)")
+                        "with its piano roll and sound beside it as FILE.png and FILE.wav (never overwritten "
+                        "without --overwrite)")
     parser.add_argument("--overwrite", action="store_true", help="replace FILE of --out if it exists")
     _add_task_options(parser, "GENERATE_OPTIONS")
 

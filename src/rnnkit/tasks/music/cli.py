@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from rnnkit.tasks.base import Option
 
-UNIT = Option("--unit", "music: what --length counts: bars (of 4 beats), beats, seconds, or steps of a piano-roll "
+UNIT = Option("--unit", "what --length counts: bars (of 4 beats), beats, seconds, or steps of a piano-roll "
               "run's grid (default bars)", str, "UNIT")
-AUDIO = Option("--audio", "music: the sound written beside the MIDI file, FILE.wav or FILE.ogg: wav, ogg or none "
+AUDIO = Option("--audio", "the sound written beside the MIDI file, FILE.wav or FILE.ogg: wav, ogg or none "
                "(default wav; needs FluidSynth and a General MIDI soundfont)", str, "FORMAT")
-SOUNDFONT = Option("--soundfont", "music: the SoundFont (.sf2) to play the music with (default: the General MIDI "
+SOUNDFONT = Option("--soundfont", "the SoundFont (.sf2) to play the music with (default: the General MIDI "
                    "soundfont of Debian's packages)", str, "SF2")
 GENERATE_OPTIONS = [UNIT, AUDIO, SOUNDFONT]
